@@ -1,0 +1,13 @@
+//! alyx: a small, fast, trustworthy server for WebAssembly functions.
+//!
+//! The crate is a library (so benchmarks and tests reach its parts) plus the
+//! `alyx` binary in `main.rs`, which only parses arguments and dispatches.
+
+#![forbid(unsafe_code)]
+
+pub mod call;
+pub mod cli;
+pub mod discovery;
+pub mod manifest;
+pub mod runtime;
+pub mod units;

@@ -1,0 +1,29 @@
+//! The plugin runtime: runs unmodified Extism plugins on the wasmi
+//! interpreter with hard limits. This folder is the only code that talks to
+//! wasmi, so an upgrade touches nothing else.
+//!
+//! Data path: [`PluginSpec`] → [`Plugin::compile`] (validate, link) →
+//! [`Pool`] of [`Instance`]s (bounded, reused) behind a [`PluginSlot`]
+//! (atomic swap) → [`Instance::call`] → [`CallReport`].
+
+mod binary;
+mod error;
+mod host_env;
+
+pub mod http;
+mod instance;
+mod kernel;
+mod limits;
+mod plugin;
+mod pool;
+mod state;
+mod user;
+mod wasi;
+
+pub use error::{Error, MemoryLimit, TimeLimit};
+pub use instance::{CallReport, Instance};
+pub use limits::{DEFAULT_MEMORY_BYTES, Limits};
+pub use plugin::{ModuleSource, Plugin, PluginSpec};
+pub use pool::{PluginSlot, Pool, PoolStats};
+pub use state::{LogLevel, LogLine, Vars};
+pub use user::{HostCall, HostFunction, USER_MODULE, Value, ValueType};

@@ -1,0 +1,385 @@
+//! Compiling a plugin: bytes (or WAT text) in, a validated, linked,
+//! immutable [`Plugin`] out, shared by all its instances.
+//!
+//! Everything that can be known before running is checked here, so a bad
+//! plugin fails at load with a message naming the problem: invalid Wasm, an
+//! `extism:host/env` import that is not in the ABI or has the wrong type, a
+//! user host function nobody defined, a linked module that is missing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use wasmi::{Config, Engine, ExternType, FuncType, Linker, Module};
+
+use super::binary;
+use super::error::Error;
+use super::host_env;
+use super::http::{AllowedHosts, HttpClient};
+use super::limits::Limits;
+use super::state::{HostState, LogLevel, Shared, Vars};
+use super::user::{self, HostFunction};
+use super::wasi;
+
+/// One module of a plugin: its link name and its bytes (binary or WAT).
+#[derive(Debug, Clone)]
+pub struct ModuleSource {
+    pub name: Option<String>,
+    pub wasm: Vec<u8>,
+}
+
+/// Everything needed to compile a plugin.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// Name used in logs and messages (the function's name).
+    pub name: String,
+    /// The modules; the main one is named `main`, else the last one.
+    pub modules: Vec<ModuleSource>,
+    pub limits: Limits,
+    pub config: BTreeMap<String, String>,
+    /// Host name globs outbound HTTP may reach; empty denies all.
+    pub allowed_hosts: Vec<String>,
+    /// Whether `http_headers` returns the last response's headers.
+    pub http_response_headers: bool,
+    pub log_level: LogLevel,
+    pub host_functions: Vec<HostFunction>,
+    /// The HTTP client to share (one agent per process); a new one if `None`.
+    pub http: Option<Arc<HttpClient>>,
+}
+
+impl PluginSpec {
+    /// A single-module plugin with default limits and no host access.
+    pub fn new(name: &str, wasm: Vec<u8>) -> PluginSpec {
+        PluginSpec {
+            name: name.to_string(),
+            modules: vec![ModuleSource { name: None, wasm }],
+            limits: Limits::default(),
+            config: BTreeMap::new(),
+            allowed_hosts: Vec::new(),
+            http_response_headers: false,
+            log_level: LogLevel::Info,
+            host_functions: Vec::new(),
+            http: None,
+        }
+    }
+}
+
+/// A compiled module ready to instantiate.
+pub(crate) struct LinkedModule {
+    /// The link name (`None` for the main module).
+    pub name: Option<String>,
+    pub module: Module,
+    /// Whether a start section was detached (run as [`binary::START_EXPORT`]).
+    pub has_start: bool,
+}
+
+pub(crate) struct Compiled {
+    pub engine: Engine,
+    pub linker: Linker<HostState>,
+    /// Dependencies first, the main module last.
+    pub modules: Vec<LinkedModule>,
+    pub shared: Arc<Shared>,
+    /// Export → internal function name of the main module (name section).
+    pub export_names: HashMap<String, String>,
+}
+
+/// A compiled plugin version: cheap to clone, immutable, `Send + Sync`.
+#[derive(Clone)]
+pub struct Plugin {
+    pub(crate) inner: Arc<Compiled>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Plugin({})", self.inner.shared.name)
+    }
+}
+
+impl Plugin {
+    /// Compiles and links a plugin; fails with [`Error::Load`].
+    pub fn compile(spec: PluginSpec) -> Result<Plugin, Error> {
+        let engine = Engine::new(&engine_config(&spec.limits));
+        let binaries = spec
+            .modules
+            .iter()
+            .map(to_binary)
+            .collect::<Result<Vec<_>, _>>()?;
+        let order = link_order(&spec.modules)?;
+        let mut modules = Vec::new();
+        for index in &order {
+            let (source, bytes) = (&spec.modules[*index], &binaries[*index]);
+            modules.push(compile_module(
+                &engine,
+                source,
+                bytes,
+                *index == *order.last().unwrap_or(&0),
+            )?);
+        }
+        let export_names = binary::export_function_names(&binaries[*order.last().unwrap_or(&0)]);
+        let shared = Arc::new(shared_state(&spec)?);
+        check_imports(&modules, &spec.host_functions)?;
+        let linker = build_linker(&engine, &spec.host_functions)?;
+        let compiled = Compiled {
+            engine,
+            linker,
+            modules,
+            shared,
+            export_names,
+        };
+        Ok(Plugin {
+            inner: Arc::new(compiled),
+        })
+    }
+
+    /// The name given in the spec.
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.shared.limits
+    }
+
+    /// Names of the main module's callable exports (`() -> ()`/`() -> i32`).
+    pub fn exports(&self) -> Vec<String> {
+        let main = &self.main().module;
+        main.exports()
+            .filter(|e| matches!(e.ty(), ExternType::Func(f) if is_callable(f)))
+            .map(|e| e.name().to_string())
+            .filter(|n| n != binary::START_EXPORT)
+            .collect()
+    }
+
+    /// Creates a fresh instance with its own vars (see [`super::Pool`] for
+    /// instances sharing a function's vars).
+    pub fn instantiate(&self) -> Result<super::Instance, Error> {
+        let deadline = self.limits().timeout.map(|t| std::time::Instant::now() + t);
+        super::Instance::new(self, Vars::new(), deadline)
+    }
+
+    pub(crate) fn main(&self) -> &LinkedModule {
+        self.inner
+            .modules
+            .last()
+            .expect("a plugin has at least one module")
+    }
+}
+
+/// True for `() -> ()` and `() -> i32`: the only types Extism can call.
+pub(crate) fn is_callable(ty: &FuncType) -> bool {
+    ty.params().is_empty() && matches!(ty.results(), [] | [wasmi::ValType::I32])
+}
+
+/// Formats a function type like `(i64, i32) -> i64`.
+pub(crate) fn describe(ty: &FuncType) -> String {
+    let list = |types: &[wasmi::ValType]| {
+        types
+            .iter()
+            .map(|t| format!("{t:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match ty.results() {
+        [] => format!("({}) -> ()", list(ty.params())),
+        [one] => format!("({}) -> {}", list(ty.params()), list(&[*one])),
+        many => format!("({}) -> ({})", list(ty.params()), list(many)),
+    }
+}
+
+fn engine_config(limits: &Limits) -> Config {
+    let mut config = Config::default();
+    config.consume_fuel(true);
+    config.set_max_recursion_depth(limits.max_recursion_depth.max(1));
+    // wasmi requires max >= its minimum stack height (1000 slots).
+    config.set_max_stack_height(limits.max_stack_height.max(1_000));
+    config
+}
+
+fn to_binary(source: &ModuleSource) -> Result<Vec<u8>, Error> {
+    if source.wasm.starts_with(b"\0asm") {
+        return Ok(source.wasm.clone());
+    }
+    wat::parse_bytes(&source.wasm)
+        .map(|b| b.into_owned())
+        .map_err(|e| Error::Load {
+            message: format!("not a Wasm binary, and not valid WAT text: {e}"),
+        })
+}
+
+/// Indices of the modules in instantiation order: main last.
+fn link_order(modules: &[ModuleSource]) -> Result<Vec<usize>, Error> {
+    if modules.is_empty() {
+        return Err(Error::Load {
+            message: "no Wasm module given".into(),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in modules.iter().filter_map(|m| m.name.as_deref()) {
+        if !seen.insert(name) {
+            return Err(Error::Load {
+                message: format!("two modules are named {name:?}"),
+            });
+        }
+        if name == host_env::MODULE || name == wasi::MODULE {
+            return Err(Error::Load {
+                message: format!("a module may not be named {name:?}"),
+            });
+        }
+    }
+    let main = modules
+        .iter()
+        .position(|m| m.name.as_deref() == Some("main"))
+        .unwrap_or(modules.len() - 1);
+    let mut order: Vec<usize> = (0..modules.len()).filter(|i| *i != main).collect();
+    order.push(main);
+    Ok(order)
+}
+
+fn compile_module(
+    engine: &Engine,
+    source: &ModuleSource,
+    bytes: &[u8],
+    is_main: bool,
+) -> Result<LinkedModule, Error> {
+    let detached = binary::detach_start(bytes).map_err(|message| Error::Load { message })?;
+    let has_start = detached.is_some();
+    let module =
+        Module::new(engine, detached.as_deref().unwrap_or(bytes)).map_err(|e| Error::Load {
+            message: format!("invalid Wasm{}: {e}", module_label(source)),
+        })?;
+    let name = if is_main { None } else { source.name.clone() };
+    if !is_main && name.is_none() {
+        return Err(Error::Load {
+            message: "every module but the main one needs a name (imports refer to it)".into(),
+        });
+    }
+    Ok(LinkedModule {
+        name,
+        module,
+        has_start,
+    })
+}
+
+fn module_label(source: &ModuleSource) -> String {
+    source
+        .name
+        .as_ref()
+        .map(|n| format!(" in module {n:?}"))
+        .unwrap_or_default()
+}
+
+fn shared_state(spec: &PluginSpec) -> Result<Shared, Error> {
+    let allowed_hosts =
+        AllowedHosts::new(&spec.allowed_hosts).map_err(|message| Error::Load { message })?;
+    Ok(Shared {
+        name: spec.name.clone(),
+        limits: spec.limits.clone(),
+        config: spec.config.clone(),
+        allowed_hosts,
+        http: spec
+            .http
+            .clone()
+            .unwrap_or_else(|| Arc::new(HttpClient::new())),
+        http_response_headers: spec.http_response_headers,
+        log_level: spec.log_level,
+    })
+}
+
+fn build_linker(engine: &Engine, functions: &[HostFunction]) -> Result<Linker<HostState>, Error> {
+    let mut linker = Linker::new(engine);
+    let defined = host_env::define(&mut linker)
+        .and_then(|()| wasi::define(&mut linker))
+        .and_then(|()| user::define(&mut linker, functions));
+    defined.map_err(|e| Error::Load {
+        message: format!("cannot define host functions: {e}"),
+    })?;
+    Ok(linker)
+}
+
+/// Every import must be provided by the host or by a linked module, with
+/// the exact type.
+fn check_imports(modules: &[LinkedModule], functions: &[HostFunction]) -> Result<(), Error> {
+    for (position, linked) in modules.iter().enumerate() {
+        for import in linked.module.imports() {
+            let (module, name) = (import.module(), import.name());
+            let provider = modules[..position]
+                .iter()
+                .find(|m| m.name.as_deref() == Some(module));
+            let provided = match provider {
+                Some(dep) => dep.module.get_export(name),
+                None => host_signature(module, name, functions).map(ExternType::Func),
+            };
+            check_import(module, name, import.ty(), provided, provider.is_some())?;
+        }
+    }
+    Ok(())
+}
+
+/// The type of a host-provided function, if the host provides it.
+fn host_signature(module: &str, name: &str, functions: &[HostFunction]) -> Option<FuncType> {
+    let table = match module {
+        host_env::MODULE => host_env::SIGNATURES,
+        wasi::MODULE => wasi::SIGNATURES,
+        _ => return user::signature(module, name, functions),
+    };
+    let (_, params, results) = table.iter().find(|(n, _, _)| *n == name)?;
+    Some(signature_from(params, results))
+}
+
+/// Builds a function type from a compact spec: `i` = i32, `I` = i64.
+pub(crate) fn signature_from(params: &str, results: &str) -> FuncType {
+    let types = |spec: &str| -> Vec<wasmi::ValType> {
+        spec.chars()
+            .map(|c| {
+                if c == 'I' {
+                    wasmi::ValType::I64
+                } else {
+                    wasmi::ValType::I32
+                }
+            })
+            .collect()
+    };
+    FuncType::new(types(params), types(results))
+}
+
+fn check_import(
+    module: &str,
+    name: &str,
+    wanted: &ExternType,
+    provided: Option<ExternType>,
+    from_module: bool,
+) -> Result<(), Error> {
+    let wanted_text = describe_extern(wanted);
+    let load = |message: String| Err(Error::Load { message });
+    match provided {
+        None if module == host_env::MODULE => load(format!(
+            "unknown import {module}::{name} {wanted_text}: not part of the Extism ABI alyx \
+             implements (the plugin may be built with a newer PDK)"
+        )),
+        None if from_module => load(format!(
+            "unknown import {module}::{name} {wanted_text}: module {module:?} does not export it"
+        )),
+        None => load(format!(
+            "unknown import {module}::{name} {wanted_text}: no host function or linked module provides it"
+        )),
+        Some(ExternType::Func(have)) => match wanted {
+            ExternType::Func(want) if *want == have => Ok(()),
+            _ => load(format!(
+                "import {module}::{name} has type {wanted_text}, but alyx provides {}",
+                describe(&have)
+            )),
+        },
+        Some(_) if from_module => Ok(()),
+        Some(_) => load(format!(
+            "import {module}::{name}: only functions can be imported from the host"
+        )),
+    }
+}
+
+fn describe_extern(ty: &ExternType) -> String {
+    match ty {
+        ExternType::Func(f) => describe(f),
+        ExternType::Memory(_) => "(memory)".into(),
+        ExternType::Table(_) => "(table)".into(),
+        ExternType::Global(_) => "(global)".into(),
+    }
+}

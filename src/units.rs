@@ -1,0 +1,128 @@
+//! Parsing of the human units used on the command line and in manifests:
+//! durations (`500ms`, `2s`, `1m`, a bare number is milliseconds) and byte
+//! sizes (`64MiB`, `256mb`, `17 pages`, a bare number is bytes).
+
+use std::time::Duration;
+
+/// One Wasm page.
+pub const PAGE: u64 = 64 * 1024;
+
+/// Parses `250ms`, `2s`, `1.5s`, `3m`, `1h` or a bare number of milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'));
+    let (number, unit) = t.split_at(split.unwrap_or(t.len()));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (expected e.g. 500ms, 2s, 1m)"))?;
+    let millis = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" | "µs" => 0.001,
+        "s" | "sec" => 1_000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    let total = value * millis;
+    if !total.is_finite() || total > 1e15 {
+        return Err(format!("duration {text:?} is too large"));
+    }
+    Ok(Duration::from_micros((total * 1000.0).round() as u64))
+}
+
+/// Parses `64MiB`, `256mb`, `1g`, `100KB`, `17pages`/`17 pages` or bare bytes.
+/// Decimal and binary prefixes are both read as powers of 1024, as users of
+/// the reference design wrote `256mb` meaning MiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit());
+    let (number, unit) = t.split_at(split.unwrap_or(t.len()));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?} (expected e.g. 64MiB, 256mb, 17pages)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "page" | "pages" => PAGE,
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {text:?} (use b, kb, mb, gb or pages)"
+            ));
+        }
+    };
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+/// Parses a memory cap given as pages (a bare number, like the Extism CLI's
+/// `--memory-max`) or as a size with a unit.
+pub fn parse_pages_or_size(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(pages) => pages
+            .checked_mul(PAGE)
+            .ok_or_else(|| format!("{text:?} pages is too large")),
+        Err(_) => parse_size(text),
+    }
+}
+
+/// Formats a byte count for messages: `64 MiB`, `1536 KiB`, `17 B`.
+pub fn format_size(bytes: u64) -> String {
+    for (unit, factor) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
+            return format!("{} {unit}", bytes / factor);
+        }
+    }
+    format!("{bytes} B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_millis(30)));
+        assert_eq!(parse_duration(" 1m "), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unit"));
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("256mb"), Ok(256 << 20));
+        assert_eq!(parse_size("17pages"), Ok(17 * PAGE));
+        assert_eq!(parse_size("17 pages"), Ok(17 * PAGE));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("lots").is_err());
+        assert!(
+            parse_size("99999999999999gb")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+
+    #[test]
+    fn pages_or_size() {
+        assert_eq!(parse_pages_or_size("2"), Ok(2 * PAGE));
+        assert_eq!(parse_pages_or_size("1MiB"), Ok(1 << 20));
+    }
+
+    #[test]
+    fn sizes_format_readably() {
+        assert_eq!(format_size(64 << 20), "64 MiB");
+        assert_eq!(format_size(1536 << 10), "1536 KiB");
+        assert_eq!(format_size(17), "17 B");
+    }
+}
