@@ -11,7 +11,7 @@ build:
 
 ## Every test: formatting, lints, unit and integration tests.
 test: lint
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --bins --tests
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -213,6 +213,9 @@ impl Instance {
         self.initialised |= export == "_initialize";
         let mut results = result_slots(&func, &self.store);
         let run = run_func(&mut self.store, func, &mut results, fuel);
+        // Anything but a normal return (a trap, a timeout, even `proc_exit(0)`)
+        // may leave the guest inconsistent: this instance is done.
+        self.spent |= run.is_err();
         let rc = match results.first() {
             Some(Val::I32(rc)) => *rc,
             _ => 0,

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use wasmi::{Config, Engine, ExternType, FuncType, Linker, Module};
+use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Module};
 
 use super::binary;
 use super::error::Error;
@@ -188,6 +188,10 @@ pub(crate) fn describe(ty: &FuncType) -> String {
 fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::default();
     config.consume_fuel(true);
+    // Translate every function at load, not on first call: the first call is
+    // then as fast as the rest, and fuel counts only executed instructions
+    // (lazy translation charges its work to the calling instance's fuel).
+    config.compilation_mode(CompilationMode::Eager);
     config.set_max_recursion_depth(limits.max_recursion_depth.max(1));
     // wasmi requires max >= its minimum stack height (1000 slots).
     config.set_max_stack_height(limits.max_stack_height.max(1_000));
@@ -240,7 +244,9 @@ fn compile_module(
     bytes: &[u8],
     is_main: bool,
 ) -> Result<LinkedModule, Error> {
-    let detached = binary::detach_start(bytes).map_err(|message| Error::Load { message })?;
+    let detached = binary::detach_start(bytes).map_err(|e| Error::Load {
+        message: format!("invalid Wasm{}: {e}", module_label(source)),
+    })?;
     let has_start = detached.is_some();
     let module =
         Module::new(engine, detached.as_deref().unwrap_or(bytes)).map_err(|e| Error::Load {

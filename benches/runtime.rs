@@ -1,0 +1,150 @@
+//! `make bench`: the plugin runtime's figures (issue 2).
+//!
+//! Warm call of a trivial export; warm count-vowels on 13 B and 1 MiB;
+//! instantiation of a generated multi-megabyte module; calls per second from
+//! one and from two threads on one function. Plain `std::time` timing with
+//! warm-up and the median of several rounds, so no benchmark crate is needed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alyx::runtime::{Limits, Plugin, PluginSpec, Pool, Vars};
+
+const ROUNDS: usize = 7;
+
+fn main() {
+    println!("alyx runtime benchmark (median of {ROUNDS} rounds)");
+    let trivial = plugin("trivial", include_str!("../testdata/plugins/trivial.wat"));
+    let vowels = plugin(
+        "count_vowels",
+        include_str!("../testdata/plugins/count_vowels.wat"),
+    );
+    report(
+        "warm call, trivial export",
+        per_call(&trivial, "noop", b"", 200_000),
+    );
+    report(
+        "warm call, count-vowels 13 B",
+        per_call(&vowels, "count_only", b"Hello, World!", 200_000),
+    );
+    let mib = "The quick brown fox jumps over the lazy dog. ".repeat((1 << 20) / 45 + 1);
+    report(
+        "warm call, count-vowels 1 MiB",
+        per_call(&vowels, "count_only", &mib.as_bytes()[..1 << 20], 50),
+    );
+    let (large, size) = large_module();
+    report(
+        &format!("instantiate, {:.1} MB module", size as f64 / 1e6),
+        per_instantiation(&large, 200),
+    );
+    throughput(&trivial);
+}
+
+fn plugin(name: &str, wat: &str) -> Plugin {
+    let mut spec = PluginSpec::new(name, wat.as_bytes().to_vec());
+    spec.limits = Limits {
+        timeout: Some(Duration::from_secs(60)),
+        ..Limits::default()
+    };
+    Plugin::compile(spec).expect("benchmark plugin compiles")
+}
+
+/// Median time of one call over `ROUNDS` rounds of `n` calls on one instance.
+fn per_call(plugin: &Plugin, export: &str, input: &[u8], n: usize) -> Duration {
+    let mut instance = plugin.instantiate().expect("instantiates");
+    instance
+        .call(export, input)
+        .result
+        .expect("warm-up call succeeds");
+    median(|| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let report = instance.call(export, input);
+            assert!(report.result.is_ok());
+        }
+        start.elapsed() / n as u32
+    })
+}
+
+fn per_instantiation(plugin: &Plugin, n: usize) -> Duration {
+    median(|| {
+        let start = Instant::now();
+        for _ in 0..n {
+            drop(plugin.instantiate().expect("instantiates"));
+        }
+        start.elapsed() / n as u32
+    })
+}
+
+fn median(mut round: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..ROUNDS).map(|_| round()).collect();
+    times.sort();
+    times[ROUNDS / 2]
+}
+
+fn report(what: &str, time: Duration) {
+    println!("{what:<40} {:>10.2} µs", time.as_secs_f64() * 1e6);
+}
+
+/// Calls per second from 1 and 2 threads sharing one pool.
+fn throughput(plugin: &Plugin) {
+    let pool = Arc::new(Pool::new(plugin.clone(), Vars::new(), 2).expect("pool"));
+    let window = Duration::from_millis(1500);
+    let one = median_rate(|| calls_per_second(&pool, 1, window));
+    let two = median_rate(|| calls_per_second(&pool, 2, window));
+    println!("{:<40} {:>10.0} calls/s", "1 thread, trivial export", one);
+    println!(
+        "{:<40} {:>10.0} calls/s  ({:.2}x)",
+        "2 threads, trivial export",
+        two,
+        two / one
+    );
+}
+
+fn median_rate(mut round: impl FnMut() -> f64) -> f64 {
+    let mut rates: Vec<f64> = (0..3).map(|_| round()).collect();
+    rates.sort_by(f64::total_cmp);
+    rates[1]
+}
+
+fn calls_per_second(pool: &Arc<Pool>, threads: usize, window: Duration) -> f64 {
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let mut calls = 0u64;
+                while start.elapsed() < window {
+                    for _ in 0..1000 {
+                        assert!(pool.call("noop", b"").result.is_ok());
+                    }
+                    calls += 1000;
+                }
+                calls
+            })
+        })
+        .collect();
+    let calls: u64 = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+    calls as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A generated module of about 2.5 MB: many functions and data segments.
+fn large_module() -> (Plugin, usize) {
+    let mut wat = String::from("(module (memory (export \"memory\") 40)\n");
+    for i in 0..8000 {
+        wat.push_str(&format!(
+            "(func $f{i} (param i32) (result i32) local.get 0 i32.const {i} i32.add i32.const 7 i32.mul \
+             i32.const 3 i32.xor local.get 0 i32.const 1 i32.shl i32.add)\n"
+        ));
+    }
+    let chunk = "x".repeat(1000);
+    for i in 0..2000 {
+        wat.push_str(&format!("(data (i32.const {}) \"{chunk}\")\n", i * 1000));
+    }
+    wat.push_str("(func (export \"noop\") (result i32) i32.const 0))");
+    let wasm = wat::parse_str(&wat).expect("generated module is valid");
+    let size = wasm.len();
+    let mut spec = PluginSpec::new("large", wasm);
+    spec.limits.memory_bytes = 64 << 20;
+    (Plugin::compile(spec).expect("large module compiles"), size)
+}

@@ -1,0 +1,207 @@
+//! `alyx call` as a user runs it: the real binary, its stdout, stderr and
+//! exit code. On failure the command and both streams are printed.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::plugin_path;
+
+struct Run {
+    command: String,
+    output: Output,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    #[track_caller]
+    fn expect(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "command: {}\nstdout: {}\nstderr: {}",
+            self.command,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+fn alyx(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_alyx"));
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("alyx starts");
+    let mut pipe = child.stdin.take().expect("stdin");
+    if let Some(bytes) = stdin {
+        pipe.write_all(bytes).expect("write stdin");
+    }
+    drop(pipe);
+    let output = child.wait_with_output().expect("alyx finishes");
+    Run {
+        command: format!("alyx {}", args.join(" ")),
+        output,
+    }
+}
+
+fn call(file: &str, export: &str, extra: &[&str]) -> Run {
+    let path = plugin_path(file);
+    let mut args = vec!["call", path.as_str(), export];
+    args.extend_from_slice(extra);
+    alyx(&args, None)
+}
+
+#[test]
+fn call_prints_the_output() {
+    let run = call(
+        "count_vowels.wat",
+        "count_vowels",
+        &["--input", "Hello, World!"],
+    );
+    run.expect(0);
+    assert_eq!(
+        run.stdout(),
+        r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#
+    );
+}
+
+#[test]
+fn loop_calls_one_instance_and_prints_a_line_each() {
+    let run = call("vars.wat", "incr", &["--loop", "3"]);
+    run.expect(0);
+    assert_eq!(run.stdout(), "1\n2\n3\n");
+}
+
+#[test]
+fn input_from_stdin_and_from_a_file() {
+    let path = plugin_path("echo.wat");
+    let run = alyx(
+        &["call", &path, "echo", "--stdin"],
+        Some(b"from standard input"),
+    );
+    assert_eq!(run.expect(0).stdout(), "from standard input");
+    let dir = std::env::temp_dir().join(format!("alyx-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("input.txt");
+    std::fs::write(&file, "from a file!").unwrap();
+    let run = call(
+        "echo.wat",
+        "echo",
+        &["--input-file", file.to_str().unwrap()],
+    );
+    assert_eq!(run.expect(0).stdout(), "from a file!");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn config_flags_reach_the_plugin() {
+    let run = call(
+        "config.wat",
+        "get",
+        &["--config", "name=alyx", "--input", "name"],
+    );
+    assert_eq!(run.expect(0).stdout(), "alyx");
+}
+
+#[test]
+fn plugin_logs_go_to_stderr() {
+    let run = call("logs.wat", "log", &["--log-level", "warn"]);
+    run.expect(0);
+    assert_eq!(run.stdout(), "logged");
+    assert_eq!(run.stderr(), "warn: warn line\nerror: error line\n");
+}
+
+#[test]
+fn exit_code_is_the_plugins_own() {
+    let run = call("wasi.wat", "exit", &["--input", "3"]);
+    run.expect(3);
+    assert!(run.stderr().contains("exit"), "{}", run.stderr());
+}
+
+#[test]
+fn failures_print_kind_and_message() {
+    let run = call("errors.wat", "error_rc1", &[]);
+    run.expect(1);
+    assert_eq!(run.stderr(), "error: plugin_error: bad input\n");
+    let run = call("loop.wat", "spin", &["--fuel", "100000"]);
+    run.expect(1);
+    assert!(
+        run.stderr().starts_with("error: timeout:"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn memory_max_takes_pages() {
+    let run = call("memory.wat", "grow", &["--memory-max", "2", "--input", "5"]);
+    run.expect(1);
+    assert!(run.stderr().contains("memory_limit"), "{}", run.stderr());
+    call(
+        "memory.wat",
+        "grow",
+        &["--memory-max", "8MiB", "--input", "5"],
+    )
+    .expect(0);
+}
+
+#[test]
+fn linked_modules_from_the_command_line() {
+    let lib = format!("lib={}", plugin_path("lib.wat"));
+    let run = call(
+        "main_linked.wat",
+        "handle",
+        &["--link", &lib, "--input", "ada"],
+    );
+    assert_eq!(run.expect(0).stdout(), "Ada");
+}
+
+#[test]
+fn bad_usage_exits_2_with_help() {
+    let run = alyx(&["call", "only-one-argument"], None);
+    run.expect(2);
+    assert!(
+        run.stderr().contains("usage: alyx call"),
+        "{}",
+        run.stderr()
+    );
+    alyx(&["frobnicate"], None).expect(2);
+}
+
+#[test]
+fn unreadable_plugin_is_a_clear_error() {
+    let run = alyx(&["call", "/nonexistent/x.wasm", "run"], None);
+    run.expect(1);
+    assert!(
+        run.stderr().contains("cannot read /nonexistent/x.wasm"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn load_errors_are_reported_as_such() {
+    let run = call("bad_import.wat", "handle", &[]);
+    run.expect(1);
+    assert!(
+        run.stderr().starts_with("error: load_error:"),
+        "{}",
+        run.stderr()
+    );
+}
