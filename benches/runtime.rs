@@ -5,7 +5,6 @@
 //! one and from two threads on one function. Plain `std::time` timing with
 //! warm-up and the median of several rounds, so no benchmark crate is needed.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alyx::runtime::{Limits, Plugin, PluginSpec, Pool, Vars};
@@ -37,7 +36,7 @@ fn main() {
         &format!("instantiate, {:.1} MB module", size as f64 / 1e6),
         per_instantiation(&large, 200),
     );
-    throughput(&trivial);
+    throughput(&trivial, &vowels);
 }
 
 fn plugin(name: &str, wat: &str) -> Plugin {
@@ -86,19 +85,51 @@ fn report(what: &str, time: Duration) {
     println!("{what:<40} {:>10.2} µs", time.as_secs_f64() * 1e6);
 }
 
-/// Calls per second from 1 and 2 threads sharing one pool.
-fn throughput(plugin: &Plugin) {
-    let pool = Arc::new(Pool::new(plugin.clone(), Vars::new(), 2).expect("pool"));
-    let window = Duration::from_millis(1500);
-    let one = median_rate(|| calls_per_second(&pool, 1, window));
-    let two = median_rate(|| calls_per_second(&pool, 2, window));
-    println!("{:<40} {:>10.0} calls/s", "1 thread, trivial export", one);
-    println!(
-        "{:<40} {:>10.0} calls/s  ({:.2}x)",
-        "2 threads, trivial export",
-        two,
-        two / one
-    );
+/// Calls per second from 1 and 2 threads through one shared pool (what the
+/// server does; instances spread over engine shards), and, for comparison,
+/// two private instances on one engine (wasmi's shared engine state).
+fn throughput(trivial: &Plugin, vowels: &Plugin) {
+    for (label, plugin, export, input) in [
+        ("trivial export", trivial, "noop", &b""[..]),
+        (
+            "count-vowels 13 B",
+            vowels,
+            "count_only",
+            &b"Hello, World!"[..],
+        ),
+    ] {
+        let pool = Pool::new(plugin.clone(), Vars::new(), 2).expect("pool");
+        let pooled = |threads| {
+            rate(threads, &|| {
+                assert!(pool.call(export, input).result.is_ok())
+            })
+        };
+        let (one, two) = (median_rate(|| pooled(1)), median_rate(|| pooled(2)));
+        println!(
+            "{:<40} {:>10.0} calls/s",
+            format!("1 thread, pool, {label}"),
+            one
+        );
+        println!(
+            "{:<40} {:>10.0} calls/s  ({:.2}x)",
+            format!("2 threads, pool, {label}"),
+            two,
+            two / one
+        );
+        let private = |threads| {
+            rate_with(threads, &|| {
+                let mut instance = plugin.instantiate().expect("instance");
+                move || assert!(instance.call(export, input).result.is_ok())
+            })
+        };
+        let (one, two) = (median_rate(|| private(1)), median_rate(|| private(2)));
+        println!(
+            "{:<40} {:>10.0} calls/s  ({:.2}x)",
+            format!("2 threads, 2 instances, 1 engine, {label}"),
+            two,
+            two / one
+        );
+    }
 }
 
 fn median_rate(mut round: impl FnMut() -> f64) -> f64 {
@@ -107,24 +138,33 @@ fn median_rate(mut round: impl FnMut() -> f64) -> f64 {
     rates[1]
 }
 
-fn calls_per_second(pool: &Arc<Pool>, threads: usize, window: Duration) -> f64 {
+/// Calls per second of `call` from `threads` threads over a fixed window.
+fn rate(threads: usize, call: &(dyn Fn() + Sync)) -> f64 {
+    rate_with(threads, &|| call)
+}
+
+/// Like [`rate`], where each thread first makes its own caller.
+fn rate_with<F: FnMut()>(threads: usize, make: &(dyn Fn() -> F + Sync)) -> f64 {
+    let window = Duration::from_millis(1000);
     let start = Instant::now();
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let pool = pool.clone();
-            std::thread::spawn(move || {
-                let mut calls = 0u64;
-                while start.elapsed() < window {
-                    for _ in 0..1000 {
-                        assert!(pool.call("noop", b"").result.is_ok());
+    let calls: u64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut call = make();
+                    let mut calls = 0u64;
+                    while start.elapsed() < window {
+                        for _ in 0..1000 {
+                            call();
+                        }
+                        calls += 1000;
                     }
-                    calls += 1000;
-                }
-                calls
+                    calls
+                })
             })
-        })
-        .collect();
-    let calls: u64 = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("worker")).sum()
+    });
     calls as f64 / start.elapsed().as_secs_f64()
 }
 

@@ -145,17 +145,18 @@ fn vars_persist_across_calls() {
 fn vars_are_shared_by_the_instances_of_a_function() {
     let plugin = compile(spec("vars.wat"));
     let vars = Vars::new();
-    let pool = Pool::new(plugin, vars.clone(), 2).unwrap();
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for _ in 0..50 {
-                    pool.call("incr", b"").result.unwrap();
-                }
-            });
-        }
-    });
-    assert_eq!(vars.get("n"), Some(100u64.to_le_bytes().to_vec()));
+    let mut a = plugin.instantiate_sharing(vars.clone()).unwrap();
+    let mut b = plugin.instantiate_sharing(vars.clone()).unwrap();
+    assert_eq!(output(&a.call("incr", b"")), "1");
+    assert_eq!(output(&b.call("incr", b"")), "2");
+    assert_eq!(output(&a.call("incr", b"")), "3");
+    assert_eq!(vars.get("n"), Some(3u64.to_le_bytes().to_vec()));
+    let mut other = plugin.instantiate().unwrap();
+    assert_eq!(
+        output(&other.call("incr", b"")),
+        "1",
+        "another function's vars are its own"
+    );
 }
 
 #[test]
@@ -1098,6 +1099,49 @@ fn a_full_pool_answers_busy_at_the_deadline() {
     ));
     release.send(()).unwrap();
     assert_eq!(output(&holder.join().unwrap()), "42");
+}
+
+#[test]
+fn concurrent_calls_spread_over_engine_shards() {
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+    let mut spec = spec("host_user.wat");
+    spec.engines = 3;
+    let mut functions = user_functions();
+    let types = [ValueType::I64, ValueType::I64];
+    functions[0] = HostFunction::new("mult", &types, &[ValueType::I64], move |_, _| {
+        entered_tx.lock().unwrap().send(()).unwrap();
+        release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap();
+        Ok(vec![Value::I64(42)])
+    });
+    spec.host_functions = functions;
+    let plugin = compile(spec);
+    assert_eq!(plugin.engines(), 3);
+    let pool = Arc::new(Pool::new(plugin, Vars::new(), 3).unwrap());
+    let callers: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.call("mult", b""))
+        })
+        .collect();
+    for _ in 0..3 {
+        entered
+            .recv_timeout(Duration::from_secs(5))
+            .expect("three calls run at once");
+    }
+    assert_eq!(pool.stats().busy, 3);
+    for _ in 0..3 {
+        release.send(()).unwrap();
+    }
+    for caller in callers {
+        assert_eq!(output(&caller.join().unwrap()), "42");
+    }
+    assert_eq!(pool.stats(), alyx::runtime::PoolStats { busy: 0, idle: 3 });
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! after a bounded amount of work; wasmi 2 then pauses the call resumably,
 //! and we either refill and resume or, past the deadline, give up.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,6 +45,7 @@ pub struct Instance {
     initialised: bool,
     /// Set after a failure or `_start`: the instance must not be reused.
     spent: bool,
+    callables: HashMap<String, Callable>,
 }
 
 /// Why a run stopped early, before it is classified.
@@ -90,25 +92,24 @@ impl Fuel {
 }
 
 impl Instance {
-    /// Instantiates every module of the plugin and runs start functions,
-    /// all within `deadline`.
+    /// Instantiates every module of the plugin on engine shard `shard` and
+    /// runs start functions, all within `deadline`.
     pub(crate) fn new(
         plugin: &Plugin,
+        shard: usize,
         vars: Arc<Vars>,
         deadline: Option<Instant>,
     ) -> Result<Instance, Error> {
-        let compiled = &plugin.inner;
-        let mut store = Store::new(
-            &compiled.engine,
-            HostState::new(compiled.shared.clone(), vars),
-        );
+        let shared = plugin.inner.shared.clone();
+        let shard = plugin.shard(shard)?;
+        let mut fuel = Fuel::new(shared.limits.fuel);
+        let mut store = Store::new(&shard.engine, HostState::new(shared, vars));
         store.limiter(|state| &mut state.limiter);
         store.data_mut().deadline = deadline;
-        let mut fuel = Fuel::new(compiled.shared.limits.fuel);
         let mut linker: Option<Linker<HostState>> = None;
         let mut main = None;
-        for linked in &compiled.modules {
-            let current = linker.as_ref().unwrap_or(&compiled.linker);
+        for linked in &shard.modules {
+            let current = linker.as_ref().unwrap_or(&shard.linker);
             let instance = current
                 .instantiate_and_start(&mut store, &linked.module)
                 .map_err(|e| instantiation_error(&store, e))?;
@@ -117,7 +118,7 @@ impl Instance {
             }
             match &linked.name {
                 Some(name) => {
-                    let l = linker.get_or_insert_with(|| compiled.linker.clone());
+                    let l = linker.get_or_insert_with(|| shard.linker.clone());
                     l.instance(&mut store, name, instance)
                         .map_err(|e| Error::Load {
                             message: format!("cannot link module {name:?}: {e}"),
@@ -136,6 +137,7 @@ impl Instance {
             main,
             initialised: false,
             spent: false,
+            callables: HashMap::new(),
         })
     }
 
@@ -198,7 +200,7 @@ impl Instance {
         state.deadline = deadline;
         state.kernel.reset();
         state.limiter.hit = false;
-        let func = self.callable(export)?;
+        let callable = self.callable(export)?;
         if !self.store.data_mut().kernel.set_input(input) {
             let limit_bytes = self.store.data().kernel.max_bytes();
             return Err(Error::MemoryLimit {
@@ -211,8 +213,9 @@ impl Instance {
             run_initialiser(&mut self.store, self.main, fuel)?;
         }
         self.initialised |= export == "_initialize";
-        let mut results = result_slots(&func, &self.store);
-        let run = run_func(&mut self.store, func, &mut results, fuel);
+        let mut results = [Val::I32(0)];
+        let results = &mut results[..usize::from(callable.returns_code)];
+        let run = run_func(&mut self.store, callable.func, results, fuel);
         // Anything but a normal return (a trap, a timeout, even `proc_exit(0)`)
         // may leave the guest inconsistent: this instance is done.
         self.spent |= run.is_err();
@@ -227,7 +230,12 @@ impl Instance {
     }
 
     /// The export as a callable function, or why it cannot be called.
-    fn callable(&self, export: &str) -> Result<Func, Error> {
+    /// Checked once per export and instance: type lookups take a lock that
+    /// all instances of the plugin share.
+    fn callable(&mut self, export: &str) -> Result<Callable, Error> {
+        if let Some(callable) = self.callables.get(export) {
+            return Ok(*callable);
+        }
         let func = self
             .main
             .get_func(&self.store, export)
@@ -242,8 +250,20 @@ impl Instance {
                 signature: describe(&ty),
             });
         }
-        Ok(func)
+        let callable = Callable {
+            func,
+            returns_code: !ty.results().is_empty(),
+        };
+        self.callables.insert(export.to_string(), callable);
+        Ok(callable)
     }
+}
+
+/// A checked export: `() -> i32` (returns a code) or `() -> ()`.
+#[derive(Clone, Copy)]
+struct Callable {
+    func: Func,
+    returns_code: bool,
 }
 
 fn result_slots(func: &Func, store: &Store<HostState>) -> Vec<Val> {

@@ -283,11 +283,7 @@ mod tests {
         k.free(0);
         k.free(h + 2);
         k.free(u64::MAX);
-        assert_eq!(
-            k.alloc(4) > h,
-            true,
-            "freed space is not reused within a call"
-        );
+        assert!(k.alloc(4) > h, "freed space is not reused within a call");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! user host function nobody defined, a linked module that is missing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Module};
 
@@ -44,6 +44,8 @@ pub struct PluginSpec {
     pub host_functions: Vec<HostFunction>,
     /// The HTTP client to share (one agent per process); a new one if `None`.
     pub http: Option<Arc<HttpClient>>,
+    /// Engine shards to spread parallel calls over (see [`Compiled`]).
+    pub engines: usize,
 }
 
 impl PluginSpec {
@@ -59,6 +61,7 @@ impl PluginSpec {
             log_level: LogLevel::Info,
             host_functions: Vec::new(),
             http: None,
+            engines: default_engines(),
         }
     }
 }
@@ -72,11 +75,33 @@ pub(crate) struct LinkedModule {
     pub has_start: bool,
 }
 
-pub(crate) struct Compiled {
+/// A module ready to compile: link name and bytes, start section detached.
+struct Prepared {
+    name: Option<String>,
+    label: String,
+    wasm: Vec<u8>,
+    has_start: bool,
+}
+
+/// One compiled copy of the plugin on its own engine.
+pub(crate) struct Shard {
     pub engine: Engine,
     pub linker: Linker<HostState>,
     /// Dependencies first, the main module last.
     pub modules: Vec<LinkedModule>,
+}
+
+/// Why shards: every call on a wasmi engine touches state the engine shares
+/// between its stores (a stack cache behind a mutex, a type registry behind
+/// a lock, the engine's reference count). Instances on one engine therefore
+/// slow each other down when they run in parallel. Each shard is a separate
+/// engine with its own copy of the compiled code; the pool spreads
+/// concurrent calls over them. Shard 0 is compiled (and so validated) at
+/// load; the others are compiled from the same bytes when first needed.
+pub(crate) struct Compiled {
+    prepared: Vec<Prepared>,
+    shards: Vec<OnceLock<Shard>>,
+    host_functions: Vec<HostFunction>,
     pub shared: Arc<Shared>,
     /// Export → internal function name of the main module (name section).
     pub export_names: HashMap<String, String>,
@@ -94,34 +119,34 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// Engine shards by default: one per core, at most 4 (each costs a copy of
+/// the compiled code; beyond a few, contention is no longer the limit).
+pub fn default_engines() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+}
+
 impl Plugin {
     /// Compiles and links a plugin; fails with [`Error::Load`].
     pub fn compile(spec: PluginSpec) -> Result<Plugin, Error> {
-        let engine = Engine::new(&engine_config(&spec.limits));
-        let binaries = spec
-            .modules
-            .iter()
-            .map(to_binary)
-            .collect::<Result<Vec<_>, _>>()?;
-        let order = link_order(&spec.modules)?;
-        let mut modules = Vec::new();
-        for index in &order {
-            let (source, bytes) = (&spec.modules[*index], &binaries[*index]);
-            modules.push(compile_module(
-                &engine,
-                source,
-                bytes,
-                *index == *order.last().unwrap_or(&0),
-            )?);
-        }
-        let export_names = binary::export_function_names(&binaries[*order.last().unwrap_or(&0)]);
+        let prepared = prepare(&spec.modules)?;
+        let main_wasm = &prepared
+            .last()
+            .expect("prepare returns at least one module")
+            .wasm;
+        let export_names = binary::export_function_names(main_wasm);
         let shared = Arc::new(shared_state(&spec)?);
-        check_imports(&modules, &spec.host_functions)?;
-        let linker = build_linker(&engine, &spec.host_functions)?;
+        let first = build_shard(&prepared, &spec.limits, &spec.host_functions)?;
+        check_imports(&first.modules, &spec.host_functions)?;
+        let shards: Vec<OnceLock<Shard>> =
+            (0..spec.engines.max(1)).map(|_| OnceLock::new()).collect();
+        let _ = shards[0].set(first);
+        let host_functions = spec.host_functions;
         let compiled = Compiled {
-            engine,
-            linker,
-            modules,
+            prepared,
+            shards,
+            host_functions,
             shared,
             export_names,
         };
@@ -139,9 +164,19 @@ impl Plugin {
         &self.inner.shared.limits
     }
 
+    /// How many engine shards instances are spread over.
+    pub fn engines(&self) -> usize {
+        self.inner.shards.len()
+    }
+
     /// Names of the main module's callable exports (`() -> ()`/`() -> i32`).
     pub fn exports(&self) -> Vec<String> {
-        let main = &self.main().module;
+        let main = &self
+            .first()
+            .modules
+            .last()
+            .expect("a plugin has a main module")
+            .module;
         main.exports()
             .filter(|e| matches!(e.ty(), ExternType::Func(f) if is_callable(f)))
             .map(|e| e.name().to_string())
@@ -149,18 +184,35 @@ impl Plugin {
             .collect()
     }
 
-    /// Creates a fresh instance with its own vars (see [`super::Pool`] for
-    /// instances sharing a function's vars).
+    /// Creates a fresh instance with its own vars.
     pub fn instantiate(&self) -> Result<super::Instance, Error> {
-        let deadline = self.limits().timeout.map(|t| std::time::Instant::now() + t);
-        super::Instance::new(self, Vars::new(), deadline)
+        self.instantiate_sharing(Vars::new())
     }
 
-    pub(crate) fn main(&self) -> &LinkedModule {
-        self.inner
-            .modules
-            .last()
-            .expect("a plugin has at least one module")
+    /// Creates a fresh instance using `vars`, shared with other instances
+    /// (as a [`super::Pool`] does for the instances of one function).
+    pub fn instantiate_sharing(&self, vars: Arc<Vars>) -> Result<super::Instance, Error> {
+        let deadline = self.limits().timeout.map(|t| std::time::Instant::now() + t);
+        super::Instance::new(self, 0, vars, deadline)
+    }
+
+    fn first(&self) -> &Shard {
+        self.inner.shards[0]
+            .get()
+            .expect("shard 0 is compiled at load")
+    }
+
+    /// Shard `index` (modulo the shard count), compiled on first use.
+    pub(crate) fn shard(&self, index: usize) -> Result<&Shard, Error> {
+        let cell = &self.inner.shards[index % self.inner.shards.len()];
+        if let Some(shard) = cell.get() {
+            return Ok(shard);
+        }
+        let inner = &self.inner;
+        let shard = build_shard(&inner.prepared, &inner.shared.limits, &inner.host_functions)?;
+        // Two threads may compile the same shard at once; either copy will do.
+        let _ = cell.set(shard);
+        Ok(cell.get().expect("set just above"))
     }
 }
 
@@ -238,30 +290,64 @@ fn link_order(modules: &[ModuleSource]) -> Result<Vec<usize>, Error> {
     Ok(order)
 }
 
-fn compile_module(
-    engine: &Engine,
-    source: &ModuleSource,
-    bytes: &[u8],
-    is_main: bool,
-) -> Result<LinkedModule, Error> {
-    let detached = binary::detach_start(bytes).map_err(|e| Error::Load {
-        message: format!("invalid Wasm{}: {e}", module_label(source)),
+/// Converts, orders (main last) and detaches start sections, once.
+fn prepare(modules: &[ModuleSource]) -> Result<Vec<Prepared>, Error> {
+    let order = link_order(modules)?;
+    let main = *order
+        .last()
+        .expect("link_order returns at least one module");
+    order
+        .iter()
+        .map(|index| prepare_one(&modules[*index], *index == main))
+        .collect()
+}
+
+fn prepare_one(source: &ModuleSource, is_main: bool) -> Result<Prepared, Error> {
+    let label = module_label(source);
+    let bytes = to_binary(source)?;
+    let detached = binary::detach_start(&bytes).map_err(|e| Error::Load {
+        message: format!("invalid Wasm{label}: {e}"),
     })?;
-    let has_start = detached.is_some();
-    let module =
-        Module::new(engine, detached.as_deref().unwrap_or(bytes)).map_err(|e| Error::Load {
-            message: format!("invalid Wasm{}: {e}", module_label(source)),
-        })?;
     let name = if is_main { None } else { source.name.clone() };
     if !is_main && name.is_none() {
         return Err(Error::Load {
             message: "every module but the main one needs a name (imports refer to it)".into(),
         });
     }
-    Ok(LinkedModule {
+    let has_start = detached.is_some();
+    Ok(Prepared {
         name,
-        module,
+        label,
+        wasm: detached.unwrap_or(bytes),
         has_start,
+    })
+}
+
+/// Compiles every module on a new engine and builds its linker.
+fn build_shard(
+    prepared: &[Prepared],
+    limits: &Limits,
+    functions: &[HostFunction],
+) -> Result<Shard, Error> {
+    let engine = Engine::new(&engine_config(limits));
+    let modules = prepared
+        .iter()
+        .map(|p| {
+            let module = Module::new(&engine, &p.wasm).map_err(|e| Error::Load {
+                message: format!("invalid Wasm{}: {e}", p.label),
+            })?;
+            Ok(LinkedModule {
+                name: p.name.clone(),
+                module,
+                has_start: p.has_start,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let linker = build_linker(&engine, functions)?;
+    Ok(Shard {
+        engine,
+        linker,
+        modules,
     })
 }
 

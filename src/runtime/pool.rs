@@ -5,7 +5,16 @@
 //! reuses idle ones (instantiating per call costs ~10x a warm call for large
 //! plugins) and discards instances after failures. Swapping a slot replaces
 //! an `Arc<Pool>`: calls in flight keep the old pool alive and finish on it.
+//!
+//! Why the pool is split by engine shard: a warm call takes well under a
+//! microsecond, so any lock that every call takes becomes the bottleneck
+//! when two cores call at once. Each shard keeps its own idle list behind its
+//! own lock, and each thread has a home shard (assigned round-robin the
+//! first time it calls), so long-lived worker threads touch disjoint state.
+//! Only the instance count is global (an atomic); a mutex and condvar are
+//! used only when every instance is busy and a caller has to wait.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
@@ -14,20 +23,39 @@ use super::instance::{CallReport, Instance};
 use super::plugin::Plugin;
 use super::state::Vars;
 
-/// Instances of one plugin version, at most `max_instances` at a time.
+/// Instances of one plugin version, at most `max_instances` at a time,
+/// spread over the plugin's engine shards.
 pub struct Pool {
     plugin: Plugin,
     vars: Arc<Vars>,
     max_instances: usize,
-    state: Mutex<PoolState>,
+    shards: Vec<ShardPool>,
+    /// Instances in existence: idle, busy, or being created.
+    total: AtomicUsize,
+    /// Callers waiting in [`Pool::wait`].
+    waiting: AtomicUsize,
+    gate: Mutex<()>,
     freed: Condvar,
 }
 
+/// The idle instances of one engine shard. Boxed on purpose: an `Instance`
+/// is about 1.7 KB, moved twice per call. Aligned so two shards' locks never
+/// share a cache line (which would make cores contend after all).
 #[derive(Default)]
-struct PoolState {
-    idle: Vec<Instance>,
-    /// Instances in existence: idle, busy, or being created.
-    total: usize,
+#[repr(align(128))]
+struct ShardPool {
+    #[allow(clippy::vec_box)]
+    idle: Mutex<Vec<Box<Instance>>>,
+}
+
+impl ShardPool {
+    fn pop(&self) -> Option<Box<Instance>> {
+        lock(&self.idle).pop()
+    }
+
+    fn len(&self) -> usize {
+        lock(&self.idle).len()
+    }
 }
 
 /// Busy and idle instance counts at one moment.
@@ -37,21 +65,34 @@ pub struct PoolStats {
     pub idle: usize,
 }
 
+/// The calling thread's home shard, before taking it modulo a shard count.
+fn home() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    HOME.with(|h| *h)
+}
+
 impl Pool {
     /// A pool for `plugin`; creates one instance right away, so a plugin
     /// that cannot be instantiated fails here, before it serves.
     pub fn new(plugin: Plugin, vars: Arc<Vars>, max_instances: usize) -> Result<Pool, Error> {
+        let max_instances = max_instances.max(1);
+        let shards: Vec<ShardPool> = (0..plugin.engines().min(max_instances))
+            .map(|_| ShardPool::default())
+            .collect();
         let deadline = plugin.limits().timeout.map(|t| Instant::now() + t);
-        let first = Instance::new(&plugin, vars.clone(), deadline)?;
-        let state = PoolState {
-            idle: vec![first],
-            total: 1,
-        };
+        let first = Instance::new(&plugin, 0, vars.clone(), deadline)?;
+        lock(&shards[0].idle).push(Box::new(first));
         Ok(Pool {
             plugin,
             vars,
-            max_instances: max_instances.max(1),
-            state: Mutex::new(state),
+            max_instances,
+            shards,
+            total: AtomicUsize::new(1),
+            waiting: AtomicUsize::new(0),
+            gate: Mutex::new(()),
             freed: Condvar::new(),
         })
     }
@@ -66,10 +107,11 @@ impl Pool {
     }
 
     pub fn stats(&self) -> PoolStats {
-        let state = self.lock();
+        let idle: usize = self.shards.iter().map(ShardPool::len).sum();
+        let total = self.total.load(Ordering::SeqCst);
         PoolStats {
-            busy: state.total - state.idle.len(),
-            idle: state.idle.len(),
+            busy: total.saturating_sub(idle),
+            idle,
         }
     }
 
@@ -78,8 +120,8 @@ impl Pool {
     pub fn call(&self, export: &str, input: &[u8]) -> CallReport {
         let start = Instant::now();
         let deadline = self.plugin.limits().timeout.map(|t| start + t);
-        let mut instance = match self.checkout(start, deadline) {
-            Ok(instance) => instance,
+        let (shard, mut instance) = match self.checkout(start, deadline) {
+            Ok(found) => found,
             Err(error) => {
                 return CallReport {
                     result: Err(error),
@@ -89,74 +131,128 @@ impl Pool {
             }
         };
         let report = instance.call_until(export, input, deadline);
-        self.checkin(instance);
+        self.checkin(shard, instance);
         report
     }
 
-    /// An idle instance, a new one if under the bound, or wait for one.
-    fn checkout(&self, start: Instant, deadline: Option<Instant>) -> Result<Instance, Error> {
-        let mut state = self.lock();
-        loop {
-            if let Some(instance) = state.idle.pop() {
-                return Ok(instance);
-            }
-            if state.total < self.max_instances {
-                state.total += 1;
-                drop(state);
-                return self.create(deadline);
-            }
-            state = self.wait(state, start, deadline)?;
-        }
-    }
-
-    fn create(&self, deadline: Option<Instant>) -> Result<Instance, Error> {
-        let created = Instance::new(&self.plugin, self.vars.clone(), deadline);
-        if created.is_err() {
-            self.lock().total -= 1;
-            self.freed.notify_one();
-        }
-        created
-    }
-
-    fn wait<'a>(
+    /// An idle instance from the home shard, a new one there if under the
+    /// bound, one taken from another shard, or wait for one.
+    fn checkout(
         &self,
-        state: MutexGuard<'a, PoolState>,
         start: Instant,
         deadline: Option<Instant>,
-    ) -> Result<MutexGuard<'a, PoolState>, Error> {
-        let Some(deadline) = deadline else {
-            return Ok(self.freed.wait(state).unwrap_or_else(|e| e.into_inner()));
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::Busy {
-                waited: start.elapsed(),
-            });
+    ) -> Result<(usize, Box<Instance>), Error> {
+        let home = home() % self.shards.len();
+        if let Some(instance) = self.shards[home].pop() {
+            return Ok((home, instance));
         }
-        let (state, _) = self
-            .freed
-            .wait_timeout(state, left)
-            .unwrap_or_else(|e| e.into_inner());
-        Ok(state)
+        if self.reserve() {
+            return self.create(home, deadline).map(|i| (home, i));
+        }
+        match self.take_idle(home) {
+            Some(found) => Ok(found),
+            None => self.wait(home, start, deadline),
+        }
+    }
+
+    /// An idle instance from any shard, starting at `home`.
+    fn take_idle(&self, home: usize) -> Option<(usize, Box<Instance>)> {
+        let n = self.shards.len();
+        (0..n)
+            .map(|offset| (home + offset) % n)
+            .find_map(|s| Some((s, self.shards[s].pop()?)))
+    }
+
+    /// Counts one more instance if the bound allows it.
+    fn reserve(&self) -> bool {
+        let max = self.max_instances;
+        self.total
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                (t < max).then_some(t + 1)
+            })
+            .is_ok()
+    }
+
+    fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<Box<Instance>, Error> {
+        let created = Instance::new(&self.plugin, shard, self.vars.clone(), deadline);
+        if created.is_err() {
+            self.release();
+        }
+        created.map(Box::new)
+    }
+
+    /// One instance fewer exists: wake a waiter, who may create one.
+    fn release(&self) {
+        self.total.fetch_sub(1, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Waits for an instance until the deadline. The waiter registers,
+    /// then retries under the gate; returners notify under the same gate,
+    /// so no wake-up between the retry and the wait is lost. Instances are
+    /// created outside the gate.
+    fn wait(
+        &self,
+        home: usize,
+        start: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<(usize, Box<Instance>), Error> {
+        let mut gate = lock(&self.gate);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let outcome = loop {
+            if let Some(found) = self.take_idle(home) {
+                break Ok(Some(found));
+            }
+            if self.reserve() {
+                break Ok(None);
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            gate = match left {
+                Some(left) if left.is_zero() => {
+                    break Err(Error::Busy {
+                        waited: start.elapsed(),
+                    });
+                }
+                Some(left) => {
+                    self.freed
+                        .wait_timeout(gate, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.freed.wait(gate).unwrap_or_else(|e| e.into_inner()),
+            };
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(gate);
+        match outcome? {
+            Some(found) => Ok(found),
+            None => self.create(home, deadline).map(|i| (home, i)),
+        }
     }
 
     /// Returns an instance after a call; a spent one is dropped.
-    fn checkin(&self, instance: Instance) {
-        let mut state = self.lock();
+    fn checkin(&self, shard: usize, instance: Box<Instance>) {
         if instance.is_reusable() {
-            state.idle.push(instance);
+            lock(&self.shards[shard].idle).push(instance);
+            self.wake();
         } else {
-            state.total -= 1;
+            drop(instance);
+            self.release();
         }
-        drop(state);
-        self.freed.notify_one();
     }
 
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        // The pool's bookkeeping is updated in single steps; a panic elsewhere
-        // cannot leave it inconsistent, so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn wake(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            let _gate = lock(&self.gate);
+            self.freed.notify_one();
+        }
     }
+}
+
+/// Pool bookkeeping is updated in single steps; a panic elsewhere cannot
+/// leave it inconsistent, so a poisoned lock is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The current version of a function's plugin, swappable atomically.
