@@ -14,47 +14,26 @@ const ROUNDS: usize = 7;
 fn main() {
     println!("alyx runtime benchmark (median of {ROUNDS} rounds)");
     let trivial = plugin("trivial", include_str!("../testdata/plugins/trivial.wat"));
-    let vowels = plugin(
-        "count_vowels",
-        include_str!("../testdata/plugins/count_vowels.wat"),
-    );
-    report(
-        "warm call, trivial export",
-        per_call(&trivial, "noop", b"", 200_000),
-    );
-    report(
-        "warm call, count-vowels 13 B",
-        per_call(&vowels, "count_only", b"Hello, World!", 200_000),
-    );
+    let vowels = plugin("count_vowels", include_str!("../testdata/plugins/count_vowels.wat"));
+    report("warm call, trivial export", per_call(&trivial, "noop", b"", 200_000));
+    report("warm call, count-vowels 13 B", per_call(&vowels, "count_only", b"Hello, World!", 200_000));
     let mib = "The quick brown fox jumps over the lazy dog. ".repeat((1 << 20) / 45 + 1);
-    report(
-        "warm call, count-vowels 1 MiB",
-        per_call(&vowels, "count_only", &mib.as_bytes()[..1 << 20], 50),
-    );
+    report("warm call, count-vowels 1 MiB", per_call(&vowels, "count_only", &mib.as_bytes()[..1 << 20], 50));
     let (large, size) = large_module();
-    report(
-        &format!("instantiate, {:.1} MB module", size as f64 / 1e6),
-        per_instantiation(&large, 200),
-    );
+    report(&format!("instantiate, {:.1} MB module", size as f64 / 1e6), per_instantiation(&large, 200));
     throughput(&trivial, &vowels);
 }
 
 fn plugin(name: &str, wat: &str) -> Plugin {
     let mut spec = PluginSpec::new(name, wat.as_bytes().to_vec());
-    spec.limits = Limits {
-        timeout: Some(Duration::from_secs(60)),
-        ..Limits::default()
-    };
+    spec.limits = Limits { timeout: Some(Duration::from_secs(60)), ..Limits::default() };
     Plugin::compile(spec).expect("benchmark plugin compiles")
 }
 
 /// Median time of one call over `ROUNDS` rounds of `n` calls on one instance.
 fn per_call(plugin: &Plugin, export: &str, input: &[u8], n: usize) -> Duration {
     let mut instance = plugin.instantiate().expect("instantiates");
-    instance
-        .call(export, input)
-        .result
-        .expect("warm-up call succeeds");
+    instance.call(export, input).result.expect("warm-up call succeeds");
     median(|| {
         let start = Instant::now();
         for _ in 0..n {
@@ -91,31 +70,13 @@ fn report(what: &str, time: Duration) {
 fn throughput(trivial: &Plugin, vowels: &Plugin) {
     for (label, plugin, export, input) in [
         ("trivial export", trivial, "noop", &b""[..]),
-        (
-            "count-vowels 13 B",
-            vowels,
-            "count_only",
-            &b"Hello, World!"[..],
-        ),
+        ("count-vowels 13 B", vowels, "count_only", &b"Hello, World!"[..]),
     ] {
         let pool = Pool::new(plugin.clone(), Vars::new(), 2).expect("pool");
-        let pooled = |threads| {
-            rate(threads, &|| {
-                assert!(pool.call(export, input).result.is_ok())
-            })
-        };
+        let pooled = |threads| rate(threads, &|| assert!(pool.call(export, input).result.is_ok()));
         let (one, two) = (median_rate(|| pooled(1)), median_rate(|| pooled(2)));
-        println!(
-            "{:<40} {:>10.0} calls/s",
-            format!("1 thread, pool, {label}"),
-            one
-        );
-        println!(
-            "{:<40} {:>10.0} calls/s  ({:.2}x)",
-            format!("2 threads, pool, {label}"),
-            two,
-            two / one
-        );
+        println!("{:<40} {:>10.0} calls/s", format!("1 thread, pool, {label}"), one);
+        println!("{:<40} {:>10.0} calls/s  ({:.2}x)", format!("2 threads, pool, {label}"), two, two / one);
         let private = |threads| {
             rate_with(threads, &|| {
                 let mut instance = plugin.instantiate().expect("instance");

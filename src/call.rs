@@ -137,17 +137,11 @@ pub fn parse(args: &[String]) -> Result<CallOptions, CallFailure> {
                 timeout = (!d.is_zero()).then_some(d);
             }
             "--fuel" => {
-                o.fuel = Some(
-                    value()?
-                        .parse()
-                        .map_err(|_| usage("--fuel wants a whole number".into()))?,
-                )
+                o.fuel = Some(value()?.parse().map_err(|_| usage("--fuel wants a whole number".into()))?)
             }
             "--memory-max" => {
-                o.memory_bytes = Some(
-                    parse_pages_or_size(&value()?)
-                        .map_err(|e| usage(format!("--memory-max: {e}")))?,
-                )
+                o.memory_bytes =
+                    Some(parse_pages_or_size(&value()?).map_err(|e| usage(format!("--memory-max: {e}")))?)
             }
             "--link" => {
                 let pair = value()?;
@@ -179,10 +173,7 @@ pub fn parse(args: &[String]) -> Result<CallOptions, CallFailure> {
             o.export = export;
             Ok(o)
         }
-        Err(p) => Err(usage(format!(
-            "expected <plugin.wasm> <export>, got {} arguments",
-            p.len()
-        ))),
+        Err(p) => Err(usage(format!("expected <plugin.wasm> <export>, got {} arguments", p.len()))),
     }
 }
 
@@ -205,19 +196,14 @@ pub fn run(options: &CallOptions) -> Result<i32, CallFailure> {
             Ok(output) => output,
             Err(e) => return Ok(report_error(&e)),
         };
-        let written = stdout.write_all(&output).and_then(|()| {
-            match i + 1 < options.repeat || options.repeat > 1 {
+        let written =
+            stdout.write_all(&output).and_then(|()| match i + 1 < options.repeat || options.repeat > 1 {
                 true => stdout.write_all(b"\n"),
                 false => Ok(()),
-            }
-        });
-        written
-            .and_then(|()| stdout.flush())
-            .map_err(|e| CallFailure::Io(format!("writing output: {e}")))?;
+            });
+        written.and_then(|()| stdout.flush()).map_err(|e| CallFailure::Io(format!("writing output: {e}")))?;
         if !instance.is_reusable() && i + 1 < options.repeat {
-            instance = plugin
-                .instantiate()
-                .map_err(|e| CallFailure::Io(e.to_string()))?;
+            instance = plugin.instantiate().map_err(|e| CallFailure::Io(e.to_string()))?;
         }
     }
     Ok(0)
@@ -228,10 +214,7 @@ fn spec(options: &CallOptions) -> Result<PluginSpec, CallFailure> {
     if !options.links.is_empty() {
         let mut modules = Vec::new();
         for (name, path) in &options.links {
-            modules.push(ModuleSource {
-                name: Some(name.clone()),
-                wasm: read_file(path)?,
-            });
+            modules.push(ModuleSource { name: Some(name.clone()), wasm: read_file(path)? });
         }
         modules.append(&mut spec.modules);
         spec.modules = modules;
@@ -299,24 +282,15 @@ mod tests {
         assert_eq!(o.allowed_hosts, ["*.x.com"]);
         assert_eq!(o.timeout, Some(Duration::from_secs(2)));
         assert_eq!(o.memory_bytes, Some(4 * 65536));
-        assert_eq!(
-            (o.log_level, o.repeat, o.fuel),
-            (LogLevel::Debug, 3, Some(99))
-        );
+        assert_eq!((o.log_level, o.repeat, o.fuel), (LogLevel::Debug, 3, Some(99)));
         assert!(o.http_response_headers);
     }
 
     #[test]
     fn timeout_defaults_to_30s_and_zero_disables_it() {
-        assert_eq!(
-            parse(&args("p e")).unwrap().timeout,
-            Some(Duration::from_secs(30))
-        );
+        assert_eq!(parse(&args("p e")).unwrap().timeout, Some(Duration::from_secs(30)));
         assert_eq!(parse(&args("p e --timeout 0")).unwrap().timeout, None);
-        assert_eq!(
-            parse(&args("p e --timeout=500ms")).unwrap().timeout,
-            Some(Duration::from_millis(500))
-        );
+        assert_eq!(parse(&args("p e --timeout=500ms")).unwrap().timeout, Some(Duration::from_millis(500)));
     }
 
     #[test]
@@ -330,10 +304,7 @@ mod tests {
             "p e --timeout soon",
             "p e --input",
         ] {
-            assert!(
-                matches!(parse(&args(bad)), Err(CallFailure::Usage(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse(&args(bad)), Err(CallFailure::Usage(_))), "{bad}");
         }
     }
 }

@@ -47,25 +47,18 @@ pub fn load(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
     match std::fs::read_to_string(&file) {
         Ok(text) => manifest::parse(dir, &file, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => without_manifest(dir),
-        Err(e) => (
-            None,
-            vec![problem(&file, format!("cannot read: {e}"), Severity::Error)],
-        ),
+        Err(e) => (None, vec![problem(&file, format!("cannot read: {e}"), Severity::Error)]),
     }
 }
 
 fn without_manifest(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let Some(plugin) = manifest::single_wasm(dir) else {
         let message = "no manifest.yaml and not exactly one .wasm file; the folder is ignored";
         return (None, vec![problem(dir, message.into(), Severity::Warning)]);
     };
     if !manifest::valid_name(&name) {
-        let message =
-            format!("folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -)");
+        let message = format!("folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -)");
         return (None, vec![problem(dir, message, Severity::Error)]);
     }
     (Some(manifest::defaults(dir, &name, plugin)), Vec::new())
@@ -73,11 +66,8 @@ fn without_manifest(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
 
 fn add(found: &mut Discovered, m: Manifest) {
     if let Some(first) = found.functions.iter().find(|f| f.name == m.name) {
-        let message = format!(
-            "name {:?} is already used by {}; this one is ignored",
-            m.name,
-            first.dir.display()
-        );
+        let message =
+            format!("name {:?} is already used by {}; this one is ignored", m.name, first.dir.display());
         found.problems.push(Problem {
             file: m.dir.join(manifest::FILE_NAME),
             field: "name".into(),
@@ -90,29 +80,19 @@ fn add(found: &mut Discovered, m: Manifest) {
 }
 
 fn function_dirs(root: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries =
-        std::fs::read_dir(root).map_err(|e| format!("cannot read the functions folder: {e}"))?;
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && !is_hidden(p))
-        .collect();
+    let entries = std::fs::read_dir(root).map_err(|e| format!("cannot read the functions folder: {e}"))?;
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir() && !is_hidden(p)).collect();
     dirs.sort();
     Ok(dirs)
 }
 
 fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
 fn problem(path: &Path, message: String, severity: Severity) -> Problem {
-    Problem {
-        file: path.to_path_buf(),
-        field: String::new(),
-        message,
-        severity,
-    }
+    Problem { file: path.to_path_buf(), field: String::new(), message, severity }
 }
 
 #[cfg(test)]
@@ -120,8 +100,7 @@ mod tests {
     use super::*;
 
     fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
-        let root =
-            std::env::temp_dir().join(format!("alyx-discovery-{name}-{}", std::process::id()));
+        let root = std::env::temp_dir().join(format!("alyx-discovery-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         for (path, text) in files {
             let path = root.join(path);
@@ -148,23 +127,13 @@ mod tests {
         assert_eq!(names, ["a", "c"]);
         assert!(found.has_errors());
         assert_eq!(found.problems.len(), 2, "{:?}", found.problems);
-        assert!(
-            found.problems[0]
-                .to_string()
-                .contains("b/manifest.yaml: timeout:")
-        );
+        assert!(found.problems[0].to_string().contains("b/manifest.yaml: timeout:"));
         assert_eq!(found.problems[1].severity, Severity::Warning);
     }
 
     #[test]
     fn duplicate_names_keep_the_first() {
-        let root = tree(
-            "dupes",
-            &[
-                ("one/manifest.yaml", "name: same"),
-                ("two/manifest.yaml", "name: same"),
-            ],
-        );
+        let root = tree("dupes", &[("one/manifest.yaml", "name: same"), ("two/manifest.yaml", "name: same")]);
         let found = discover(&root);
         assert_eq!(found.functions.len(), 1);
         assert!(found.functions[0].dir.ends_with("one"));
@@ -175,10 +144,6 @@ mod tests {
     fn missing_root_is_one_problem() {
         let found = discover(Path::new("/nonexistent/functions"));
         assert!(found.functions.is_empty());
-        assert!(
-            found.problems[0]
-                .message
-                .contains("cannot read the functions folder")
-        );
+        assert!(found.problems[0].message.contains("cannot read the functions folder"));
     }
 }

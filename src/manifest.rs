@@ -133,12 +133,7 @@ impl fmt::Display for Problem {
         };
         match self.field.as_str() {
             "" => write!(f, "{}: {level}{}", self.file.display(), self.message),
-            field => write!(
-                f,
-                "{}: {level}{field}: {}",
-                self.file.display(),
-                self.message
-            ),
+            field => write!(f, "{}: {level}{field}: {}", self.file.display(), self.message),
         }
     }
 }
@@ -183,12 +178,8 @@ impl Checker {
     }
 
     fn push(&mut self, field: &str, message: impl Into<String>, severity: Severity) {
-        let problem = Problem {
-            file: self.file.clone(),
-            field: field.to_string(),
-            message: message.into(),
-            severity,
-        };
+        let problem =
+            Problem { file: self.file.clone(), field: field.to_string(), message: message.into(), severity };
         self.problems.push(problem);
     }
 
@@ -210,9 +201,7 @@ impl Checker {
     }
 
     fn opt_string(&mut self, field: &str, value: Option<&Value>) -> Option<String> {
-        value
-            .filter(|v| !v.is_null())
-            .and_then(|v| self.string(field, v))
+        value.filter(|v| !v.is_null()).and_then(|v| self.string(field, v))
     }
 
     fn list<'v>(&mut self, field: &str, value: Option<&'v Value>) -> &'v [Value] {
@@ -228,11 +217,7 @@ impl Checker {
 
     fn strings(&mut self, field: &str, value: Option<&Value>) -> Vec<String> {
         let items = self.list(field, value);
-        items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| self.string(&format!("{field}[{i}]"), v))
-            .collect()
+        items.iter().enumerate().filter_map(|(i, v)| self.string(&format!("{field}[{i}]"), v)).collect()
     }
 
     fn map(&mut self, field: &str, value: Option<&Value>) -> BTreeMap<String, String> {
@@ -249,10 +234,7 @@ impl Checker {
                     }
                 }
             }
-            Some(other) => self.error(
-                field,
-                format!("must be a map of strings, got {}", kind_of(other)),
-            ),
+            Some(other) => self.error(field, format!("must be a map of strings, got {}", kind_of(other))),
         }
         out
     }
@@ -355,10 +337,7 @@ const TOP_LEVEL: &[&str] = &[
 /// (`file` is the path used in messages). Returns the manifest when it has
 /// no errors, and every problem found (warnings included).
 pub fn parse(dir: &Path, file: &Path, text: &str) -> (Option<Manifest>, Vec<Problem>) {
-    let mut c = Checker {
-        file: file.to_path_buf(),
-        problems: Vec::new(),
-    };
+    let mut c = Checker { file: file.to_path_buf(), problems: Vec::new() };
     let raw: RawManifest = match serde_yaml_ng::from_str::<Option<RawManifest>>(text) {
         Ok(raw) => raw.unwrap_or_default(),
         Err(e) => {
@@ -394,33 +373,21 @@ fn check(c: &mut Checker, dir: &Path, raw: RawManifest) -> Option<Manifest> {
     for key in raw.extra.keys() {
         c.warn(key, unknown_message(key, TOP_LEVEL));
     }
-    let folder_name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let folder_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let name = check_name(c, raw.name.as_ref(), &folder_name);
     if let Some(runtime) = c.opt_string("runtime", raw.runtime.as_ref())
         && runtime != "wasm"
     {
-        c.error(
-            "runtime",
-            format!("{runtime:?} is not supported; alyx runs `wasm` functions only"),
-        );
+        c.error("runtime", format!("{runtime:?} is not supported; alyx runs `wasm` functions only"));
     }
-    let entrypoint = c
-        .opt_string("entrypoint", raw.entrypoint.as_ref())
-        .unwrap_or_else(|| "handle".into());
+    let entrypoint = c.opt_string("entrypoint", raw.entrypoint.as_ref()).unwrap_or_else(|| "handle".into());
     let timeout = c.duration("timeout", raw.timeout.as_ref());
     let memory = check_memory(c, raw.memory.as_ref());
     let env = c.map("env", raw.env.as_ref());
     let dependencies = c.strings("dependencies", raw.dependencies.as_ref());
     let config = c.map("config", raw.config.as_ref());
     let allowed_hosts = check_hosts(c, raw.allowed_hosts.as_ref());
-    let build = raw
-        .build
-        .as_ref()
-        .filter(|v| !v.is_null())
-        .and_then(|v| check_build(c, dir, v));
+    let build = raw.build.as_ref().filter(|v| !v.is_null()).and_then(|v| check_build(c, dir, v));
     let plugin = check_plugin(c, dir, raw.plugin.as_ref(), build.as_ref());
     let routes = check_list(c, "routes", raw.routes.as_ref(), check_route);
     let hooks = check_list(c, "hooks", raw.hooks.as_ref(), check_hook);
@@ -447,9 +414,7 @@ fn check(c: &mut Checker, dir: &Path, raw: RawManifest) -> Option<Manifest> {
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn check_name(c: &mut Checker, value: Option<&Value>, folder: &str) -> Option<String> {
@@ -458,10 +423,7 @@ fn check_name(c: &mut Checker, value: Option<&Value>, folder: &str) -> Option<St
         Some(v) => c.string("name", v)?,
     };
     if !valid_name(&name) {
-        c.error(
-            "name",
-            format!("{name:?} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)"),
-        );
+        c.error("name", format!("{name:?} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)"));
         return None;
     }
     Some(name)
@@ -471,10 +433,7 @@ fn check_memory(c: &mut Checker, value: Option<&Value>) -> Option<u64> {
     let text = c.opt_string("memory", value)?;
     match parse_size(&text) {
         Ok(bytes) if bytes < crate::units::PAGE => {
-            c.error(
-                "memory",
-                format!("{text:?} is less than one 64 KiB Wasm page"),
-            );
+            c.error("memory", format!("{text:?} is less than one 64 KiB Wasm page"));
             None
         }
         Ok(bytes) => Some(bytes),
@@ -489,14 +448,13 @@ fn check_hosts(c: &mut Checker, value: Option<&Value>) -> Vec<String> {
     let hosts = c.strings("allowed_hosts", value);
     for (i, host) in hosts.iter().enumerate() {
         if let Err(e) = glob::Pattern::new(host) {
-            c.error(
-                &format!("allowed_hosts[{i}]"),
-                format!("invalid pattern {host:?}: {e}"),
-            );
+            c.error(&format!("allowed_hosts[{i}]"), format!("invalid pattern {host:?}: {e}"));
         } else if host.contains(':') || host.contains('/') {
             c.warn(
                 &format!("allowed_hosts[{i}]"),
-                format!("{host:?} has a port, scheme or path; entries match host names only, so it never matches"),
+                format!(
+                    "{host:?} has a port, scheme or path; entries match host names only, so it never matches"
+                ),
             );
         }
     }
@@ -508,17 +466,11 @@ fn check_hosts(c: &mut Checker, value: Option<&Value>) -> Vec<String> {
 fn inside(c: &mut Checker, dir: &Path, field: &str, relative: &str) -> Option<PathBuf> {
     let path = Path::new(relative);
     let escapes = path.is_absolute()
-        || path.components().any(|part| {
-            matches!(
-                part,
-                Component::ParentDir | Component::RootDir | Component::Prefix(_)
-            )
-        });
+        || path
+            .components()
+            .any(|part| matches!(part, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
     if escapes || relative.is_empty() {
-        c.error(
-            field,
-            format!("must be a relative path inside the function folder (got {relative:?})"),
-        );
+        c.error(field, format!("must be a relative path inside the function folder (got {relative:?})"));
         return None;
     }
     let joined = dir.join(path);
@@ -527,10 +479,7 @@ fn inside(c: &mut Checker, dir: &Path, field: &str, relative: &str) -> Option<Pa
     {
         c.error(
             field,
-            format!(
-                "must stay inside the function folder ({relative:?} is a link to {})",
-                real.display()
-            ),
+            format!("must stay inside the function folder ({relative:?} is a link to {})", real.display()),
         );
         return None;
     }
@@ -552,29 +501,17 @@ fn check_build(c: &mut Checker, dir: &Path, value: &Value) -> Option<Build> {
         .enumerate()
         .filter_map(|(i, g)| check_glob(c, &format!("build.watch[{i}]"), g))
         .collect();
-    let output = c
-        .opt_string("build.output", get(m, "output"))
-        .unwrap_or_else(|| "plugin.wasm".into());
+    let output = c.opt_string("build.output", get(m, "output")).unwrap_or_else(|| "plugin.wasm".into());
     let output = inside(c, dir, "build.output", &output)?;
-    Some(Build {
-        command: command?,
-        args,
-        watch,
-        output,
-    })
+    Some(Build { command: command?, args, watch, output })
 }
 
 fn check_glob(c: &mut Checker, field: &str, glob_text: &str) -> Option<glob::Pattern> {
     if glob_text.starts_with('/') || glob_text.split('/').any(|p| p == "..") {
-        c.error(
-            field,
-            format!("must be relative to the function folder (got {glob_text:?})"),
-        );
+        c.error(field, format!("must be relative to the function folder (got {glob_text:?})"));
         return None;
     }
-    glob::Pattern::new(glob_text)
-        .map_err(|e| c.error(field, format!("invalid glob {glob_text:?}: {e}")))
-        .ok()
+    glob::Pattern::new(glob_text).map_err(|e| c.error(field, format!("invalid glob {glob_text:?}: {e}"))).ok()
 }
 
 /// The plugin: `plugin:` if given, else `build.output`, else the folder's
@@ -612,11 +549,7 @@ fn check_list<T>(
     each: fn(&mut Checker, &str, &Value) -> Option<T>,
 ) -> Vec<T> {
     let items = c.list(field, value);
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| each(c, &format!("{field}[{i}]"), v))
-        .collect()
+    items.iter().enumerate().filter_map(|(i, v)| each(c, &format!("{field}[{i}]"), v)).collect()
 }
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -628,10 +561,7 @@ fn check_route(c: &mut Checker, field: &str, value: &Value) -> Option<Route> {
     let path = match path {
         Some(p) if p.starts_with('/') => Some(p),
         Some(p) => {
-            c.error(
-                &format!("{field}.path"),
-                format!("must start with / (got {p:?})"),
-            );
+            c.error(&format!("{field}.path"), format!("must start with / (got {p:?})"));
             None
         }
         None => {
@@ -643,29 +573,20 @@ fn check_route(c: &mut Checker, field: &str, value: &Value) -> Option<Route> {
     methods.iter_mut().for_each(|m| *m = m.to_ascii_uppercase());
     for (i, method) in methods.iter().enumerate() {
         if !METHODS.contains(&method.as_str()) {
-            c.error(
-                &format!("{field}.methods[{i}]"),
-                format!("unknown HTTP method {method:?}"),
-            );
+            c.error(&format!("{field}.methods[{i}]"), format!("unknown HTTP method {method:?}"));
         }
     }
     if methods.is_empty() {
         methods = vec!["GET".into(), "POST".into()];
     }
-    Some(Route {
-        path: path?,
-        methods,
-    })
+    Some(Route { path: path?, methods })
 }
 
 fn check_hook(c: &mut Checker, field: &str, value: &Value) -> Option<Hook> {
     const KNOWN: &[&str] = &["type", "source", "action", "mode", "config", "verification"];
     let m = c.mapping(field, value)?;
     c.unknown_keys(field, value, KNOWN);
-    let kind = match c
-        .opt_string(&format!("{field}.type"), get(m, "type"))
-        .as_deref()
-    {
+    let kind = match c.opt_string(&format!("{field}.type"), get(m, "type")).as_deref() {
         Some("database") => Some(HookType::Database),
         Some("auth") => Some(HookType::Auth),
         Some("webhook") => Some(HookType::Webhook),
@@ -683,17 +604,11 @@ fn check_hook(c: &mut Checker, field: &str, value: &Value) -> Option<Hook> {
     };
     let source = c.opt_string(&format!("{field}.source"), get(m, "source"));
     let action = c.opt_string(&format!("{field}.action"), get(m, "action"));
-    let mode = match c
-        .opt_string(&format!("{field}.mode"), get(m, "mode"))
-        .as_deref()
-    {
+    let mode = match c.opt_string(&format!("{field}.mode"), get(m, "mode")).as_deref() {
         None | Some("async") => Some(HookMode::Async),
         Some("sync") => Some(HookMode::Sync),
         Some(other) => {
-            c.error(
-                &format!("{field}.mode"),
-                format!("{other:?} is not a mode (use sync or async)"),
-            );
+            c.error(&format!("{field}.mode"), format!("{other:?} is not a mode (use sync or async)"));
             None
         }
     };
@@ -706,48 +621,25 @@ fn check_hook(c: &mut Checker, field: &str, value: &Value) -> Option<Hook> {
         .filter(|v| !v.is_null())
         .and_then(|v| check_verification(c, &format!("{field}.verification"), v));
     if kind == Some(HookType::Database) && source.is_none() {
-        c.error(
-            &format!("{field}.source"),
-            "required for database hooks (the table or collection)",
-        );
+        c.error(&format!("{field}.source"), "required for database hooks (the table or collection)");
     }
-    Some(Hook {
-        kind: kind?,
-        source,
-        action,
-        mode: mode?,
-        timeout,
-        config,
-        verification,
-    })
+    Some(Hook { kind: kind?, source, action, mode: mode?, timeout, config, verification })
 }
 
 fn check_verification(c: &mut Checker, field: &str, value: &Value) -> Option<Verification> {
     let m = c.mapping(field, value)?;
     c.unknown_keys(field, value, &["type", "header", "secret"]);
-    let kind = c
-        .opt_string(&format!("{field}.type"), get(m, "type"))
-        .unwrap_or_else(|| "hmac-sha256".into());
+    let kind = c.opt_string(&format!("{field}.type"), get(m, "type")).unwrap_or_else(|| "hmac-sha256".into());
     if kind != "hmac-sha256" {
-        c.error(
-            &format!("{field}.type"),
-            format!("{kind:?} is not supported (use hmac-sha256)"),
-        );
+        c.error(&format!("{field}.type"), format!("{kind:?} is not supported (use hmac-sha256)"));
     }
-    let header = c
-        .opt_string(&format!("{field}.header"), get(m, "header"))
-        .unwrap_or_else(|| "X-Signature".into());
-    let secret = c
-        .opt_string(&format!("{field}.secret"), get(m, "secret"))
-        .filter(|s| !s.is_empty());
+    let header =
+        c.opt_string(&format!("{field}.header"), get(m, "header")).unwrap_or_else(|| "X-Signature".into());
+    let secret = c.opt_string(&format!("{field}.secret"), get(m, "secret")).filter(|s| !s.is_empty());
     if secret.is_none() {
         c.error(&format!("{field}.secret"), "required");
     }
-    Some(Verification {
-        kind,
-        header,
-        secret: secret?,
-    })
+    Some(Verification { kind, header, secret: secret? })
 }
 
 fn check_schedule(c: &mut Checker, field: &str, value: &Value) -> Option<Schedule> {
@@ -758,16 +650,12 @@ fn check_schedule(c: &mut Checker, field: &str, value: &Value) -> Option<Schedul
     if name.is_none() {
         c.error(&format!("{field}.name"), "required");
     }
-    let kind = match c
-        .opt_string(&format!("{field}.type"), get(m, "type"))
-        .as_deref()
-    {
+    let kind = match c.opt_string(&format!("{field}.type"), get(m, "type")).as_deref() {
         Some("cron") => Some(ScheduleType::Cron),
         Some("interval") => Some(ScheduleType::Interval),
         Some("one_time") => Some(ScheduleType::OneTime),
         Some(other) => {
-            let message =
-                format!("{other:?} is not a schedule type (use cron, interval or one_time)");
+            let message = format!("{other:?} is not a schedule type (use cron, interval or one_time)");
             c.error(&format!("{field}.type"), message);
             None
         }
@@ -783,28 +671,17 @@ fn check_schedule(c: &mut Checker, field: &str, value: &Value) -> Option<Schedul
             None
         }
         (Some(ScheduleType::Cron), Some(e)) if e.split_whitespace().count() != 5 => {
-            c.error(
-                &format!("{field}.expression"),
-                format!("{e:?} is not a 5-field cron expression"),
-            );
+            c.error(&format!("{field}.expression"), format!("{e:?} is not a 5-field cron expression"));
             None
         }
         (Some(ScheduleType::Interval), Some(e)) if parse_duration(&e).is_err() => {
-            c.error(
-                &format!("{field}.expression"),
-                format!("{e:?} is not an interval like 5m or 1h"),
-            );
+            c.error(&format!("{field}.expression"), format!("{e:?} is not an interval like 5m or 1h"));
             None
         }
         (_, Some(e)) => Some(e),
     };
     let timezone = c.opt_string(&format!("{field}.timezone"), get(m, "timezone"));
-    Some(Schedule {
-        name: name?,
-        kind: kind?,
-        expression: expression?,
-        timezone,
-    })
+    Some(Schedule { name: name?, kind: kind?, expression: expression?, timezone })
 }
 
 #[cfg(test)]
@@ -857,10 +734,7 @@ schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europ
         let (m, problems) =
             parse_text("hooks: [{type: auth}, {type: webhook, verification: {header: X-Sig}}]");
         assert!(m.is_none());
-        assert_eq!(
-            problems,
-            ["functions/hello/manifest.yaml: hooks[1].verification.secret: required"]
-        );
+        assert_eq!(problems, ["functions/hello/manifest.yaml: hooks[1].verification.secret: required"]);
     }
 
     #[test]
@@ -895,20 +769,8 @@ schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europ
             "name: Hello World\nruntime: python\ntimeout: soon\nmemory: 10\nschedules: [{name: x, type: cron, expression: nope}]",
         );
         assert!(m.is_none());
-        let fields: Vec<&str> = problems
-            .iter()
-            .map(|p| p.split(": ").nth(1).unwrap())
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                "name",
-                "runtime",
-                "timeout",
-                "memory",
-                "schedules[0].expression"
-            ]
-        );
+        let fields: Vec<&str> = problems.iter().map(|p| p.split(": ").nth(1).unwrap()).collect();
+        assert_eq!(fields, ["name", "runtime", "timeout", "memory", "schedules[0].expression"]);
     }
 
     #[test]
@@ -916,10 +778,7 @@ schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europ
         let (m, problems) = parse_text("");
         assert!(problems.is_empty(), "{problems:?}");
         let m = m.unwrap();
-        assert_eq!(
-            (m.name.as_str(), m.entrypoint.as_str()),
-            ("hello", "handle")
-        );
+        assert_eq!((m.name.as_str(), m.entrypoint.as_str()), ("hello", "handle"));
     }
 
     #[test]

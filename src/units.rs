@@ -12,9 +12,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'));
     let (number, unit) = t.split_at(split.unwrap_or(t.len()));
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?} (expected e.g. 500ms, 2s, 1m)"))?;
+    let value: f64 =
+        number.parse().map_err(|_| format!("invalid duration {text:?} (expected e.g. 500ms, 2s, 1m)"))?;
     let millis = match unit.trim() {
         "" | "ms" => 1.0,
         "us" | "µs" => 0.001,
@@ -22,9 +21,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => 60_000.0,
         "h" => 3_600_000.0,
         other => {
-            return Err(format!(
-                "invalid duration unit {other:?} in {text:?} (use ms, s, m or h)"
-            ));
+            return Err(format!("invalid duration unit {other:?} in {text:?} (use ms, s, m or h)"));
         }
     };
     let total = value * millis;
@@ -41,9 +38,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit());
     let (number, unit) = t.split_at(split.unwrap_or(t.len()));
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid size {text:?} (expected e.g. 64MiB, 256mb, 17pages)"))?;
+    let value: u64 =
+        number.parse().map_err(|_| format!("invalid size {text:?} (expected e.g. 64MiB, 256mb, 17pages)"))?;
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -51,23 +47,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 1 << 30,
         "page" | "pages" => PAGE,
         other => {
-            return Err(format!(
-                "invalid size unit {other:?} in {text:?} (use b, kb, mb, gb or pages)"
-            ));
+            return Err(format!("invalid size unit {other:?} in {text:?} (use b, kb, mb, gb or pages)"));
         }
     };
-    value
-        .checked_mul(factor)
-        .ok_or_else(|| format!("size {text:?} is too large"))
+    value.checked_mul(factor).ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 /// Parses a memory cap given as pages (a bare number, like the Extism CLI's
 /// `--memory-max`) or as a size with a unit.
 pub fn parse_pages_or_size(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
-        Ok(pages) => pages
-            .checked_mul(PAGE)
-            .ok_or_else(|| format!("{text:?} pages is too large")),
+        Ok(pages) => pages.checked_mul(PAGE).ok_or_else(|| format!("{text:?} pages is too large")),
         Err(_) => parse_size(text),
     }
 }
@@ -106,11 +96,7 @@ mod tests {
         assert_eq!(parse_size("17 pages"), Ok(17 * PAGE));
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("lots").is_err());
-        assert!(
-            parse_size("99999999999999gb")
-                .unwrap_err()
-                .contains("too large")
-        );
+        assert!(parse_size("99999999999999gb").unwrap_err().contains("too large"));
     }
 
     #[test]

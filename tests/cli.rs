@@ -42,11 +42,7 @@ impl Run {
 
 fn alyx(args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_alyx"));
-    command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("alyx starts");
     let mut pipe = child.stdin.take().expect("stdin");
     if let Some(bytes) = stdin {
@@ -54,10 +50,7 @@ fn alyx(args: &[&str], stdin: Option<&[u8]>) -> Run {
     }
     drop(pipe);
     let output = child.wait_with_output().expect("alyx finishes");
-    Run {
-        command: format!("alyx {}", args.join(" ")),
-        output,
-    }
+    Run { command: format!("alyx {}", args.join(" ")), output }
 }
 
 fn call(file: &str, export: &str, extra: &[&str]) -> Run {
@@ -69,16 +62,9 @@ fn call(file: &str, export: &str, extra: &[&str]) -> Run {
 
 #[test]
 fn call_prints_the_output() {
-    let run = call(
-        "count_vowels.wat",
-        "count_vowels",
-        &["--input", "Hello, World!"],
-    );
+    let run = call("count_vowels.wat", "count_vowels", &["--input", "Hello, World!"]);
     run.expect(0);
-    assert_eq!(
-        run.stdout(),
-        r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#
-    );
+    assert_eq!(run.stdout(), r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#);
 }
 
 #[test]
@@ -91,31 +77,20 @@ fn loop_calls_one_instance_and_prints_a_line_each() {
 #[test]
 fn input_from_stdin_and_from_a_file() {
     let path = plugin_path("echo.wat");
-    let run = alyx(
-        &["call", &path, "echo", "--stdin"],
-        Some(b"from standard input"),
-    );
+    let run = alyx(&["call", &path, "echo", "--stdin"], Some(b"from standard input"));
     assert_eq!(run.expect(0).stdout(), "from standard input");
     let dir = std::env::temp_dir().join(format!("alyx-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("input.txt");
     std::fs::write(&file, "from a file!").unwrap();
-    let run = call(
-        "echo.wat",
-        "echo",
-        &["--input-file", file.to_str().unwrap()],
-    );
+    let run = call("echo.wat", "echo", &["--input-file", file.to_str().unwrap()]);
     assert_eq!(run.expect(0).stdout(), "from a file!");
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn config_flags_reach_the_plugin() {
-    let run = call(
-        "config.wat",
-        "get",
-        &["--config", "name=alyx", "--input", "name"],
-    );
+    let run = call("config.wat", "get", &["--config", "name=alyx", "--input", "name"]);
     assert_eq!(run.expect(0).stdout(), "alyx");
 }
 
@@ -135,17 +110,20 @@ fn exit_code_is_the_plugins_own() {
 }
 
 #[test]
+fn exit_zero_after_an_error_still_fails() {
+    let run = call("wasi.wat", "exit_after_error", &[]);
+    run.expect(1);
+    assert_eq!(run.stderr(), "error: exit: exited with code 0: dying\n");
+}
+
+#[test]
 fn failures_print_kind_and_message() {
     let run = call("errors.wat", "error_rc1", &[]);
     run.expect(1);
     assert_eq!(run.stderr(), "error: plugin_error: bad input\n");
     let run = call("loop.wat", "spin", &["--fuel", "100000"]);
     run.expect(1);
-    assert!(
-        run.stderr().starts_with("error: timeout:"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().starts_with("error: timeout:"), "{}", run.stderr());
 }
 
 #[test]
@@ -153,22 +131,13 @@ fn memory_max_takes_pages() {
     let run = call("memory.wat", "grow", &["--memory-max", "2", "--input", "5"]);
     run.expect(1);
     assert!(run.stderr().contains("memory_limit"), "{}", run.stderr());
-    call(
-        "memory.wat",
-        "grow",
-        &["--memory-max", "8MiB", "--input", "5"],
-    )
-    .expect(0);
+    call("memory.wat", "grow", &["--memory-max", "8MiB", "--input", "5"]).expect(0);
 }
 
 #[test]
 fn linked_modules_from_the_command_line() {
     let lib = format!("lib={}", plugin_path("lib.wat"));
-    let run = call(
-        "main_linked.wat",
-        "handle",
-        &["--link", &lib, "--input", "ada"],
-    );
+    let run = call("main_linked.wat", "handle", &["--link", &lib, "--input", "ada"]);
     assert_eq!(run.expect(0).stdout(), "Ada");
 }
 
@@ -176,11 +145,7 @@ fn linked_modules_from_the_command_line() {
 fn bad_usage_exits_2_with_help() {
     let run = alyx(&["call", "only-one-argument"], None);
     run.expect(2);
-    assert!(
-        run.stderr().contains("usage: alyx call"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().contains("usage: alyx call"), "{}", run.stderr());
     alyx(&["frobnicate"], None).expect(2);
 }
 
@@ -188,20 +153,12 @@ fn bad_usage_exits_2_with_help() {
 fn unreadable_plugin_is_a_clear_error() {
     let run = alyx(&["call", "/nonexistent/x.wasm", "run"], None);
     run.expect(1);
-    assert!(
-        run.stderr().contains("cannot read /nonexistent/x.wasm"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().contains("cannot read /nonexistent/x.wasm"), "{}", run.stderr());
 }
 
 #[test]
 fn load_errors_are_reported_as_such() {
     let run = call("bad_import.wat", "handle", &[]);
     run.expect(1);
-    assert!(
-        run.stderr().starts_with("error: load_error:"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().starts_with("error: load_error:"), "{}", run.stderr());
 }

@@ -15,10 +15,7 @@ use common::{TestServer, plugin_bytes};
 
 fn spec(file: &str) -> PluginSpec {
     let mut spec = PluginSpec::new(file, plugin_bytes(file));
-    spec.limits = Limits {
-        timeout: Some(Duration::from_secs(10)),
-        ..Limits::default()
-    };
+    spec.limits = Limits { timeout: Some(Duration::from_secs(10)), ..Limits::default() };
     spec
 }
 
@@ -27,9 +24,7 @@ fn compile(spec: PluginSpec) -> Plugin {
 }
 
 fn instance(file: &str) -> Instance {
-    compile(spec(file))
-        .instantiate()
-        .expect("plugin instantiates")
+    compile(spec(file)).instantiate().expect("plugin instantiates")
 }
 
 fn call(file: &str, export: &str, input: &str) -> CallReport {
@@ -47,10 +42,7 @@ fn output(report: &CallReport) -> String {
 #[track_caller]
 fn failure(report: CallReport) -> Error {
     match report.result {
-        Ok(bytes) => panic!(
-            "expected failure, got output {:?}",
-            String::from_utf8_lossy(&bytes)
-        ),
+        Ok(bytes) => panic!("expected failure, got output {:?}", String::from_utf8_lossy(&bytes)),
         Err(e) => e,
     }
 }
@@ -68,18 +60,12 @@ fn load_error(spec: PluginSpec) -> String {
 
 #[test]
 fn echo_copies_input_read_in_u64_chunks() {
-    assert_eq!(
-        output(&call("echo.wat", "echo", "hello, wasm world")),
-        "hello, wasm world"
-    );
+    assert_eq!(output(&call("echo.wat", "echo", "hello, wasm world")), "hello, wasm world");
 }
 
 #[test]
 fn echo_through_input_offset_and_load() {
-    assert_eq!(
-        output(&call("echo.wat", "echo_offset", "abcdefghijk")),
-        "abcdefghijk"
-    );
+    assert_eq!(output(&call("echo.wat", "echo_offset", "abcdefghijk")), "abcdefghijk");
 }
 
 #[test]
@@ -120,21 +106,13 @@ fn config_values_are_readable() {
     let mut instance = compile(spec).instantiate().unwrap();
     assert_eq!(output(&instance.call("get", b"greeting")), "hi there");
     let missing = failure(instance.call("get", b"nope"));
-    assert_eq!(
-        missing,
-        Error::Plugin {
-            message: "missing config key".into(),
-            rc: 1
-        }
-    );
+    assert_eq!(missing, Error::Plugin { message: "missing config key".into(), rc: 1 });
 }
 
 #[test]
 fn vars_persist_across_calls() {
     let mut instance = instance("vars.wat");
-    let counts: Vec<String> = (0..3)
-        .map(|_| output(&instance.call("incr", b"")))
-        .collect();
+    let counts: Vec<String> = (0..3).map(|_| output(&instance.call("incr", b""))).collect();
     assert_eq!(counts, ["1", "2", "3"]);
     assert_eq!(output(&instance.call("clear", b"")), "");
     assert_eq!(output(&instance.call("incr", b"")), "1");
@@ -152,11 +130,7 @@ fn vars_are_shared_by_the_instances_of_a_function() {
     assert_eq!(output(&a.call("incr", b"")), "3");
     assert_eq!(vars.get("n"), Some(3u64.to_le_bytes().to_vec()));
     let mut other = plugin.instantiate().unwrap();
-    assert_eq!(
-        output(&other.call("incr", b"")),
-        "1",
-        "another function's vars are its own"
-    );
+    assert_eq!(output(&other.call("incr", b"")), "1", "another function's vars are its own");
 }
 
 #[test]
@@ -166,13 +140,7 @@ fn var_store_is_capped() {
     let mut instance = compile(spec).instantiate().unwrap();
     assert_eq!(output(&instance.call("big", &[b'x'; 100])), "");
     let error = failure(instance.call("big", &[b'x'; 5000]));
-    assert_eq!(
-        error,
-        Error::MemoryLimit {
-            which: MemoryLimit::Vars,
-            limit_bytes: 1024
-        }
-    );
+    assert_eq!(error, Error::MemoryLimit { which: MemoryLimit::Vars, limit_bytes: 1024 });
 }
 
 #[test]
@@ -180,10 +148,7 @@ fn disabled_vars_refuse_var_set() {
     let mut spec = spec("vars.wat");
     spec.limits.max_var_bytes = 0;
     let error = failure(compile(spec).instantiate().unwrap().call("incr", b""));
-    assert!(
-        matches!(&error, Error::HostFunction { function, .. } if function == "var_set"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, Error::HostFunction { function, .. } if function == "var_set"), "{error:?}");
 }
 
 #[test]
@@ -193,42 +158,27 @@ fn count_vowels_counts_and_keeps_a_running_total() {
     assert_eq!(first, r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#);
     let second = output(&instance.call("count_vowels", b"aeiou"));
     assert_eq!(second, r#"{"count":5,"total":8,"vowels":"aeiouAEIOU"}"#);
-    assert_eq!(
-        output(&instance.call("count_only", b"xyz AEIOU")),
-        r#"{"count":5}"#
-    );
+    assert_eq!(output(&instance.call("count_only", b"xyz AEIOU")), r#"{"count":5}"#);
 }
 
 // --- errors and return codes -----------------------------------------------
 
 #[test]
 fn error_set_with_rc_zero_is_a_failure() {
-    assert_eq!(
-        failure(call("errors.wat", "error_rc0", "")),
-        Error::Plugin {
-            message: "boom".into(),
-            rc: 0
-        }
-    );
+    assert_eq!(failure(call("errors.wat", "error_rc0", "")), Error::Plugin { message: "boom".into(), rc: 0 });
 }
 
 #[test]
 fn error_set_with_rc_one_keeps_the_message() {
     assert_eq!(
         failure(call("errors.wat", "error_rc1", "")),
-        Error::Plugin {
-            message: "bad input".into(),
-            rc: 1
-        }
+        Error::Plugin { message: "bad input".into(), rc: 1 }
     );
 }
 
 #[test]
 fn non_zero_return_without_error_is_a_failure() {
-    assert_eq!(
-        failure(call("errors.wat", "nonzero", "")),
-        Error::NonZeroReturn { rc: 7 }
-    );
+    assert_eq!(failure(call("errors.wat", "nonzero", "")), Error::NonZeroReturn { rc: 7 });
 }
 
 #[test]
@@ -249,20 +199,14 @@ fn unreachable_is_a_trap_and_discards_the_instance() {
 
 #[test]
 fn division_by_zero_is_a_trap() {
-    assert!(matches!(
-        failure(call("errors.wat", "div0", "")),
-        Error::Trap { .. }
-    ));
+    assert!(matches!(failure(call("errors.wat", "div0", "")), Error::Trap { .. }));
 }
 
 #[test]
 fn error_set_before_a_trap_wins() {
     assert_eq!(
         failure(call("errors.wat", "error_then_trap", "")),
-        Error::Plugin {
-            message: "custom message".into(),
-            rc: -1
-        }
+        Error::Plugin { message: "custom message".into(), rc: -1 }
     );
 }
 
@@ -279,27 +223,10 @@ fn plugin_errors_keep_the_instance() {
 fn wrong_signatures_and_missing_exports_are_typed() {
     let mut instance = instance("errors.wat");
     let e = failure(instance.call("i64_result", b""));
-    assert_eq!(
-        e,
-        Error::BadSignature {
-            name: "i64_result".into(),
-            signature: "() -> i64".into()
-        }
-    );
+    assert_eq!(e, Error::BadSignature { name: "i64_result".into(), signature: "() -> i64".into() });
     let e = failure(instance.call("with_param", b""));
-    assert_eq!(
-        e,
-        Error::BadSignature {
-            name: "with_param".into(),
-            signature: "(i32) -> i32".into()
-        }
-    );
-    assert_eq!(
-        failure(instance.call("absent", b"")),
-        Error::MissingExport {
-            name: "absent".into()
-        }
-    );
+    assert_eq!(e, Error::BadSignature { name: "with_param".into(), signature: "(i32) -> i32".into() });
+    assert_eq!(failure(instance.call("absent", b"")), Error::MissingExport { name: "absent".into() });
 }
 
 // --- time limits --------------------------------------------------------------
@@ -312,12 +239,7 @@ fn infinite_loop_stops_at_the_fuel_budget_exactly() {
     let report = plugin.instantiate().unwrap().call("spin", b"");
     let again = plugin.instantiate().unwrap().call("spin", b"");
     assert_eq!((report.fuel_used, again.fuel_used), (5_000_000, 5_000_000));
-    assert_eq!(
-        failure(report),
-        Error::Timeout {
-            limit: TimeLimit::Fuel(5_000_000)
-        }
-    );
+    assert_eq!(failure(report), Error::Timeout { limit: TimeLimit::Fuel(5_000_000) });
 }
 
 #[test]
@@ -325,24 +247,14 @@ fn infinite_loop_stops_at_the_wall_clock_timeout() {
     let mut spec = spec("loop.wat");
     spec.limits.timeout = Some(Duration::from_millis(200));
     let error = failure(compile(spec).instantiate().unwrap().call("spin", b""));
-    assert_eq!(
-        error,
-        Error::Timeout {
-            limit: TimeLimit::WallClock(Duration::from_millis(200))
-        }
-    );
+    assert_eq!(error, Error::Timeout { limit: TimeLimit::WallClock(Duration::from_millis(200)) });
 }
 
 #[test]
 fn loop_calling_the_host_still_times_out() {
     let mut spec = spec("loop.wat");
     spec.limits.timeout = Some(Duration::from_millis(200));
-    let error = failure(
-        compile(spec)
-            .instantiate()
-            .unwrap()
-            .call("spin_in_host", b""),
-    );
+    let error = failure(compile(spec).instantiate().unwrap().call("spin_in_host", b""));
     assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
 }
 
@@ -352,35 +264,16 @@ fn looping_start_section_is_stopped_by_the_timeout() {
     spec.limits.timeout = Some(Duration::from_millis(200));
     let plugin = compile(spec);
     let error = plugin.instantiate().err().expect("instantiation must fail");
-    assert!(
-        matches!(
-            error,
-            Error::Timeout {
-                limit: TimeLimit::WallClock(_)
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(
-        Pool::new(plugin, Vars::new(), 1).is_err(),
-        "a pool refuses a plugin it cannot instantiate"
-    );
+    assert!(matches!(error, Error::Timeout { limit: TimeLimit::WallClock(_) }), "{error:?}");
+    assert!(Pool::new(plugin, Vars::new(), 1).is_err(), "a pool refuses a plugin it cannot instantiate");
 }
 
 #[test]
 fn looping_start_section_is_stopped_by_fuel() {
     let mut spec = spec("start_loop.wat");
     spec.limits.fuel = Some(2_000_000);
-    let error = compile(spec)
-        .instantiate()
-        .err()
-        .expect("instantiation must fail");
-    assert_eq!(
-        error,
-        Error::Timeout {
-            limit: TimeLimit::Fuel(2_000_000)
-        }
-    );
+    let error = compile(spec).instantiate().err().expect("instantiation must fail");
+    assert_eq!(error, Error::Timeout { limit: TimeLimit::Fuel(2_000_000) });
 }
 
 #[test]
@@ -393,12 +286,7 @@ fn start_section_runs_once_per_instance() {
 
 #[test]
 fn deep_recursion_is_a_stack_overflow() {
-    assert_eq!(
-        failure(call("loop.wat", "recurse", "")),
-        Error::StackOverflow {
-            export: "recurse".into()
-        }
-    );
+    assert_eq!(failure(call("loop.wat", "recurse", "")), Error::StackOverflow { export: "recurse".into() });
 }
 
 #[test]
@@ -420,34 +308,19 @@ fn with_memory(file: &str, bytes: u64) -> Instance {
 
 #[test]
 fn memory_grow_within_the_cap_succeeds() {
-    assert_eq!(
-        output(&with_memory("memory.wat", 4 << 16).call("grow", b"3")),
-        "grown"
-    );
+    assert_eq!(output(&with_memory("memory.wat", 4 << 16).call("grow", b"3")), "grown");
 }
 
 #[test]
 fn memory_grow_past_the_cap_is_a_memory_limit() {
     let error = failure(with_memory("memory.wat", 4 << 16).call("grow", b"4"));
-    assert_eq!(
-        error,
-        Error::MemoryLimit {
-            which: MemoryLimit::LinearMemory,
-            limit_bytes: 4 << 16
-        }
-    );
+    assert_eq!(error, Error::MemoryLimit { which: MemoryLimit::LinearMemory, limit_bytes: 4 << 16 });
 }
 
 #[test]
 fn alloc_bomb_is_stopped_by_the_kernel_cap() {
     let error = failure(with_memory("memory.wat", 8 << 20).call("alloc_bomb", b""));
-    assert_eq!(
-        error,
-        Error::MemoryLimit {
-            which: MemoryLimit::Kernel,
-            limit_bytes: 8 << 20
-        }
-    );
+    assert_eq!(error, Error::MemoryLimit { which: MemoryLimit::Kernel, limit_bytes: 8 << 20 });
 }
 
 #[test]
@@ -460,57 +333,23 @@ fn huge_output_is_capped() {
     let mut spec = spec("memory.wat");
     spec.limits.max_output_bytes = 1 << 20;
     let mut instance = compile(spec).instantiate().unwrap();
-    assert_eq!(
-        instance
-            .call("huge_output", b"1048576")
-            .result
-            .unwrap()
-            .len(),
-        1 << 20
-    );
+    assert_eq!(instance.call("huge_output", b"1048576").result.unwrap().len(), 1 << 20);
     let error = failure(instance.call("huge_output", b"1048577"));
-    assert_eq!(
-        error,
-        Error::MemoryLimit {
-            which: MemoryLimit::Output,
-            limit_bytes: 1 << 20
-        }
-    );
+    assert_eq!(error, Error::MemoryLimit { which: MemoryLimit::Output, limit_bytes: 1 << 20 });
 }
 
 #[test]
 fn initial_memory_above_the_cap_fails_to_instantiate() {
     let mut spec = spec("memory.wat");
     spec.limits.memory_bytes = 1000;
-    let error = compile(spec)
-        .instantiate()
-        .err()
-        .expect("must not instantiate");
-    assert!(
-        matches!(
-            error,
-            Error::MemoryLimit {
-                which: MemoryLimit::LinearMemory,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    let error = compile(spec).instantiate().err().expect("must not instantiate");
+    assert!(matches!(error, Error::MemoryLimit { which: MemoryLimit::LinearMemory, .. }), "{error:?}");
 }
 
 #[test]
 fn input_larger_than_the_kernel_cap_is_refused() {
     let error = failure(with_memory("echo.wat", 1 << 16).call("echo", &vec![b'x'; 1 << 17]));
-    assert!(
-        matches!(
-            error,
-            Error::MemoryLimit {
-                which: MemoryLimit::Kernel,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert!(matches!(error, Error::MemoryLimit { which: MemoryLimit::Kernel, .. }), "{error:?}");
 }
 
 // --- WASI --------------------------------------------------------------------
@@ -519,15 +358,8 @@ fn input_larger_than_the_kernel_cap_is_refused() {
 fn wasi_stdout_and_stderr_become_log_lines() {
     let report = call("wasi.wat", "print", "");
     assert_eq!(output(&report), "printed");
-    let lines: Vec<_> = report
-        .logs
-        .iter()
-        .map(|l| (l.level, l.message.as_str()))
-        .collect();
-    assert_eq!(
-        lines,
-        [(LogLevel::Info, "hello stdout"), (LogLevel::Warn, "oops")]
-    );
+    let lines: Vec<_> = report.logs.iter().map(|l| (l.level, l.message.as_str())).collect();
+    assert_eq!(lines, [(LogLevel::Info, "hello stdout"), (LogLevel::Warn, "oops")]);
 }
 
 #[test]
@@ -539,30 +371,15 @@ fn proc_exit_zero_is_success_and_discards_the_instance() {
 
 #[test]
 fn proc_exit_codes_are_reported() {
-    assert_eq!(
-        failure(call("wasi.wat", "exit", "3")),
-        Error::Exit {
-            code: 3,
-            message: None
-        }
-    );
-    assert_eq!(
-        failure(call("wasi.wat", "exit", "500")),
-        Error::Exit {
-            code: 500,
-            message: None
-        }
-    );
+    assert_eq!(failure(call("wasi.wat", "exit", "3")), Error::Exit { code: 3, message: None });
+    assert_eq!(failure(call("wasi.wat", "exit", "500")), Error::Exit { code: 500, message: None });
 }
 
 #[test]
 fn proc_exit_zero_after_error_set_is_a_failure() {
     assert_eq!(
         failure(call("wasi.wat", "exit_after_error", "")),
-        Error::Exit {
-            code: 0,
-            message: Some("dying".into())
-        }
+        Error::Exit { code: 0, message: Some("dying".into()) }
     );
 }
 
@@ -595,15 +412,7 @@ fn poll_oneoff_sleep_is_bounded_by_the_deadline() {
     let mut spec = spec("wasi.wat");
     spec.limits.timeout = Some(Duration::from_millis(100));
     let error = failure(compile(spec).instantiate().unwrap().call("sleep", b"60000"));
-    assert!(
-        matches!(
-            error,
-            Error::Timeout {
-                limit: TimeLimit::WallClock(_)
-            }
-        ),
-        "{error:?}"
-    );
+    assert!(matches!(error, Error::Timeout { limit: TimeLimit::WallClock(_) }), "{error:?}");
 }
 
 #[test]
@@ -638,28 +447,24 @@ fn haskell_init_runs_after_initialize() {
 // --- host functions and linking ------------------------------------------------
 
 fn user_functions() -> Vec<HostFunction> {
-    let mult = HostFunction::new(
-        "mult",
-        &[ValueType::I64, ValueType::I64],
-        &[ValueType::I64],
-        |_, args| match args {
-            [Value::I64(a), Value::I64(b)] => Ok(vec![Value::I64(a * b)]),
-            _ => Err("mult wants two i64".into()),
-        },
-    );
-    let upper = HostFunction::new(
-        "to_upper",
-        &[ValueType::I64],
-        &[ValueType::I64],
-        |call, args| {
-            let [Value::I64(handle)] = args else {
-                return Err("to_upper wants one handle".into());
-            };
-            let text = call.read(*handle as u64).ok_or("bad handle")?;
-            let handle = call.write(&text.to_ascii_uppercase())?;
-            Ok(vec![Value::I64(handle as i64)])
-        },
-    );
+    let mult =
+        HostFunction::new(
+            "mult",
+            &[ValueType::I64, ValueType::I64],
+            &[ValueType::I64],
+            |_, args| match args {
+                [Value::I64(a), Value::I64(b)] => Ok(vec![Value::I64(a * b)]),
+                _ => Err("mult wants two i64".into()),
+            },
+        );
+    let upper = HostFunction::new("to_upper", &[ValueType::I64], &[ValueType::I64], |call, args| {
+        let [Value::I64(handle)] = args else {
+            return Err("to_upper wants one handle".into());
+        };
+        let text = call.read(*handle as u64).ok_or("bad handle")?;
+        let handle = call.write(&text.to_ascii_uppercase())?;
+        Ok(vec![Value::I64(handle as i64)])
+    });
     vec![mult, upper]
 }
 
@@ -676,21 +481,12 @@ fn user_host_functions_are_called() {
 fn a_failing_user_host_function_names_itself() {
     let mut spec = spec("host_user.wat");
     let mut functions = user_functions();
-    functions[0] = HostFunction::new(
-        "mult",
-        &[ValueType::I64, ValueType::I64],
-        &[ValueType::I64],
-        |_, _| Err("refused".into()),
-    );
+    functions[0] = HostFunction::new("mult", &[ValueType::I64, ValueType::I64], &[ValueType::I64], |_, _| {
+        Err("refused".into())
+    });
     spec.host_functions = functions;
     let error = failure(compile(spec).instantiate().unwrap().call("mult", b""));
-    assert_eq!(
-        error,
-        Error::HostFunction {
-            function: "mult".into(),
-            message: "refused".into()
-        }
-    );
+    assert_eq!(error, Error::HostFunction { function: "mult".into(), message: "refused".into() });
 }
 
 #[test]
@@ -702,19 +498,13 @@ fn missing_user_host_function_fails_at_load() {
 #[test]
 fn unknown_env_import_fails_at_load_naming_it() {
     let message = load_error(spec("bad_import.wat"));
-    assert!(
-        message.contains("extism:host/env::not_a_function"),
-        "{message}"
-    );
+    assert!(message.contains("extism:host/env::not_a_function"), "{message}");
 }
 
 #[test]
 fn wrongly_typed_env_import_fails_at_load() {
     let message = load_error(spec("bad_type.wat"));
-    assert!(
-        message.contains("alloc") && message.contains("(i64) -> i64"),
-        "{message}"
-    );
+    assert!(message.contains("alloc") && message.contains("(i64) -> i64"), "{message}");
 }
 
 #[test]
@@ -727,13 +517,7 @@ fn invalid_bytes_fail_at_load() {
 
 fn linked(main: &str) -> PluginSpec {
     let mut spec = spec(main);
-    spec.modules.insert(
-        0,
-        ModuleSource {
-            name: Some("lib".into()),
-            wasm: plugin_bytes("lib.wat"),
-        },
-    );
+    spec.modules.insert(0, ModuleSource { name: Some("lib".into()), wasm: plugin_bytes("lib.wat") });
     spec
 }
 
@@ -753,17 +537,8 @@ fn missing_linked_module_fails_at_load() {
 fn main_module_is_the_one_named_main() {
     let mut spec = linked("main_linked.wat");
     let main = spec.modules.remove(1);
-    spec.modules = vec![
-        ModuleSource {
-            name: Some("main".into()),
-            wasm: main.wasm,
-        },
-        spec.modules.remove(0),
-    ];
-    assert_eq!(
-        output(&compile(spec).instantiate().unwrap().call("handle", b"zed")),
-        "Zed"
-    );
+    spec.modules = vec![ModuleSource { name: Some("main".into()), wasm: main.wasm }, spec.modules.remove(0)];
+    assert_eq!(output(&compile(spec).instantiate().unwrap().call("handle", b"zed")), "Zed");
 }
 
 // --- bad handles ---------------------------------------------------------------
@@ -779,16 +554,15 @@ fn bad_handles_to_host_functions_are_errors_naming_them() {
         ("var_set_key", "var_set"),
         ("var_set_value", "var_set"),
         ("log_info", "log_info"),
+        ("log_warn", "log_warn"),
         ("log_error", "log_error"),
+        ("alyx_http_request", "alyx_http_request"),
         ("http_request", "http_request"),
     ];
     for (export, function) in host {
         let error = failure(plugin.instantiate().unwrap().call(export, b""));
         match error {
-            Error::HostFunction {
-                function: f,
-                message,
-            } => {
+            Error::HostFunction { function: f, message } => {
                 assert_eq!(f, function, "{export}");
                 assert!(message.contains("invalid handle"), "{export}: {message}");
             }
@@ -800,16 +574,9 @@ fn bad_handles_to_host_functions_are_errors_naming_them() {
 #[test]
 fn bad_handles_to_kernel_functions_are_harmless() {
     let plugin = compile(spec("bad_handles.wat"));
-    for export in [
-        "length",
-        "free",
-        "load_u8",
-        "load_u64",
-        "store_u8",
-        "store_u64",
-        "input_load_u64",
-        "output_set",
-    ] {
+    for export in
+        ["length", "free", "load_u8", "load_u64", "store_u8", "store_u64", "input_load_u64", "output_set"]
+    {
         let report = plugin.instantiate().unwrap().call(export, b"input");
         assert!(report.result.is_ok(), "{export}: {:?}", report.result);
     }
@@ -817,10 +584,7 @@ fn bad_handles_to_kernel_functions_are_harmless() {
 
 #[test]
 fn error_set_with_a_bad_handle_is_not_a_message() {
-    let report = compile(spec("bad_handles.wat"))
-        .instantiate()
-        .unwrap()
-        .call("error_set", b"");
+    let report = compile(spec("bad_handles.wat")).instantiate().unwrap().call("error_set", b"");
     assert!(report.result.is_ok(), "{:?}", report.result);
 }
 
@@ -831,11 +595,7 @@ fn log_levels(level: LogLevel) -> Vec<(LogLevel, String)> {
     spec.log_level = level;
     let report = compile(spec).instantiate().unwrap().call("log", b"");
     assert_eq!(output(&report), "logged");
-    report
-        .logs
-        .into_iter()
-        .map(|l| (l.level, l.message))
-        .collect()
+    report.logs.into_iter().map(|l| (l.level, l.message)).collect()
 }
 
 #[test]
@@ -879,17 +639,12 @@ fn request_json(url: &str, method: &str) -> Vec<u8> {
 
 #[test]
 fn http_request_to_an_allowed_host_sends_the_body() {
-    let server = TestServer::start(1, |seen| {
-        (200, vec![], [b"got: ".as_slice(), &seen.body].concat())
-    });
+    let server = TestServer::start(1, |seen| (200, vec![], [b"got: ".as_slice(), &seen.body].concat()));
     let mut instance = compile(http_spec(&["127.0.0.*"])).instantiate().unwrap();
     let report = instance.call("request", &request_json(&server.url("/echo"), "post"));
     assert_eq!(output(&report), "got: hello body");
     let seen = server.next_request();
-    assert_eq!(
-        (seen.method.as_str(), seen.path.as_str()),
-        ("POST", "/echo")
-    );
+    assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/echo"));
     assert!(seen.headers.contains(&("x-test".into(), "yes".into())));
 }
 
@@ -897,30 +652,17 @@ fn http_request_to_an_allowed_host_sends_the_body() {
 fn http_status_is_readable_and_any_status_is_success() {
     let server = TestServer::start(1, |_| (404, vec![], b"not here".to_vec()));
     let mut instance = compile(http_spec(&["127.0.0.1"])).instantiate().unwrap();
-    assert_eq!(
-        output(&instance.call("status", &request_json(&server.url("/"), "GET"))),
-        "404"
-    );
+    assert_eq!(output(&instance.call("status", &request_json(&server.url("/"), "GET"))), "404");
 }
 
 #[test]
 fn http_headers_are_opt_in_and_joined() {
     let answer = |_: &common::Seen| {
-        (
-            200,
-            vec![
-                ("x-multi".into(), "a".into()),
-                ("x-multi".into(), "b".into()),
-            ],
-            vec![],
-        )
+        (200, vec![("x-multi".into(), "a".into()), ("x-multi".into(), "b".into())], vec![])
     };
     let server = TestServer::start(2, answer);
     let mut off = compile(http_spec(&["127.0.0.1"])).instantiate().unwrap();
-    assert_eq!(
-        output(&off.call("headers", &request_json(&server.url("/"), "GET"))),
-        "none"
-    );
+    assert_eq!(output(&off.call("headers", &request_json(&server.url("/"), "GET"))), "none");
     let mut spec = http_spec(&["127.0.0.1"]);
     spec.http_response_headers = true;
     let mut on = compile(spec).instantiate().unwrap();
@@ -938,10 +680,7 @@ fn http_request_to_a_denied_host_fails_and_says_which_setting() {
             .unwrap()
             .call("request", &request_json(&server.url("/"), "GET"));
         assert!(
-            report
-                .logs
-                .iter()
-                .any(|l| l.level == LogLevel::Warn && l.message.contains("allowed_hosts")),
+            report.logs.iter().any(|l| l.level == LogLevel::Warn && l.message.contains("allowed_hosts")),
             "{:?}",
             report.logs
         );
@@ -959,21 +698,9 @@ fn http_request_is_capped_by_the_remaining_time() {
     let server = TestServer::silent();
     let mut spec = http_spec(&["127.0.0.1"]);
     spec.limits.timeout = Some(Duration::from_millis(300));
-    let error = failure(
-        compile(spec)
-            .instantiate()
-            .unwrap()
-            .call("request", &request_json(&server.url("/"), "GET")),
-    );
-    assert!(
-        matches!(
-            error,
-            Error::Timeout {
-                limit: TimeLimit::WallClock(_)
-            }
-        ),
-        "{error:?}"
-    );
+    let error =
+        failure(compile(spec).instantiate().unwrap().call("request", &request_json(&server.url("/"), "GET")));
+    assert!(matches!(error, Error::Timeout { limit: TimeLimit::WallClock(_) }), "{error:?}");
 }
 
 #[test]
@@ -981,12 +708,8 @@ fn http_response_size_is_capped() {
     let server = TestServer::start(1, |_| (200, vec![], vec![b'z'; 2000]));
     let mut spec = http_spec(&["127.0.0.1"]);
     spec.limits.max_http_response_bytes = 1000;
-    let error = failure(
-        compile(spec)
-            .instantiate()
-            .unwrap()
-            .call("request", &request_json(&server.url("/"), "GET")),
-    );
+    let error =
+        failure(compile(spec).instantiate().unwrap().call("request", &request_json(&server.url("/"), "GET")));
     assert!(
         matches!(&error, Error::HostFunction { function, .. } if function == "http_request"),
         "{error:?}"
@@ -995,44 +718,22 @@ fn http_response_size_is_capped() {
 
 #[test]
 fn alyx_http_request_sends_the_body_and_returns_json() {
-    let server = TestServer::start(1, |seen| {
-        (201, vec![("x-reply".into(), "1".into())], seen.body.clone())
-    });
+    let server = TestServer::start(1, |seen| (201, vec![("x-reply".into(), "1".into())], seen.body.clone()));
     let mut spec = spec("alyx_http.wat");
     spec.allowed_hosts = vec!["127.0.0.1".into()];
-    let request = format!(
-        r#"{{"method":"PUT","url":"{}","headers":{{"a":"b"}},"body":"payload!"}}"#,
-        server.url("/x")
-    );
-    let reply = output(
-        &compile(spec)
-            .instantiate()
-            .unwrap()
-            .call("handle", request.as_bytes()),
-    );
+    let request =
+        format!(r#"{{"method":"PUT","url":"{}","headers":{{"a":"b"}},"body":"payload!"}}"#, server.url("/x"));
+    let reply = output(&compile(spec).instantiate().unwrap().call("handle", request.as_bytes()));
     let json: serde_json::Value = serde_json::from_str(&reply).unwrap();
-    assert_eq!(
-        (json["status"].as_u64(), json["body"].as_str()),
-        (Some(201), Some("payload!"))
-    );
+    assert_eq!((json["status"].as_u64(), json["body"].as_str()), (Some(201), Some("payload!")));
     assert_eq!(json["headers"]["x-reply"], "1");
     assert_eq!(server.next_request().method, "PUT");
 }
 
 #[test]
 fn alyx_http_request_denied_returns_zero_to_the_plugin() {
-    let report = call(
-        "alyx_http.wat",
-        "handle",
-        r#"{"method":"GET","url":"http://127.0.0.1:9/"}"#,
-    );
-    assert_eq!(
-        failure(report),
-        Error::Plugin {
-            message: "request failed".into(),
-            rc: 1
-        }
-    );
+    let report = call("alyx_http.wat", "handle", r#"{"method":"GET","url":"http://127.0.0.1:9/"}"#);
+    assert_eq!(failure(report), Error::Plugin { message: "request failed".into(), rc: 1 });
 }
 
 // --- pools and swapping ------------------------------------------------------
@@ -1076,11 +777,7 @@ fn a_full_pool_answers_busy_at_the_deadline() {
     // `mult` holds the pool's only instance until the test releases it.
     functions[0] = HostFunction::new("mult", &types, &[ValueType::I64], move |_, _| {
         entered_tx.lock().unwrap().send(()).unwrap();
-        release_rx
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap();
+        release_rx.lock().unwrap().recv_timeout(Duration::from_secs(10)).unwrap();
         Ok(vec![Value::I64(42)])
     });
     spec.host_functions = functions;
@@ -1090,13 +787,8 @@ fn a_full_pool_answers_busy_at_the_deadline() {
         let pool = pool.clone();
         std::thread::spawn(move || pool.call("mult", b""))
     };
-    entered
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the first call holds the instance");
-    assert!(matches!(
-        failure(pool.call("upper", b"x")),
-        Error::Busy { .. }
-    ));
+    entered.recv_timeout(Duration::from_secs(5)).expect("the first call holds the instance");
+    assert!(matches!(failure(pool.call("upper", b"x")), Error::Busy { .. }));
     release.send(()).unwrap();
     assert_eq!(output(&holder.join().unwrap()), "42");
 }
@@ -1112,11 +804,7 @@ fn concurrent_calls_spread_over_engine_shards() {
     let types = [ValueType::I64, ValueType::I64];
     functions[0] = HostFunction::new("mult", &types, &[ValueType::I64], move |_, _| {
         entered_tx.lock().unwrap().send(()).unwrap();
-        release_rx
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap();
+        release_rx.lock().unwrap().recv_timeout(Duration::from_secs(10)).unwrap();
         Ok(vec![Value::I64(42)])
     });
     spec.host_functions = functions;
@@ -1130,9 +818,7 @@ fn concurrent_calls_spread_over_engine_shards() {
         })
         .collect();
     for _ in 0..3 {
-        entered
-            .recv_timeout(Duration::from_secs(5))
-            .expect("three calls run at once");
+        entered.recv_timeout(Duration::from_secs(5)).expect("three calls run at once");
     }
     assert_eq!(pool.stats().busy, 3);
     for _ in 0..3 {
@@ -1152,14 +838,6 @@ fn swapping_a_slot_keeps_calls_in_flight_on_the_old_version() {
     let new = Pool::new(compile(spec("init_ctors.wat")), Vars::new(), 2).unwrap();
     let previous = slot.swap(new);
     assert!(Arc::ptr_eq(&previous, &in_flight));
-    assert_eq!(
-        output(&in_flight.call("handle", b"")),
-        "42",
-        "the old version still serves its caller"
-    );
-    assert_eq!(
-        output(&slot.call("handle", b"")),
-        "7",
-        "new calls use the new version"
-    );
+    assert_eq!(output(&in_flight.call("handle", b"")), "42", "the old version still serves its caller");
+    assert_eq!(output(&slot.call("handle", b"")), "7", "new calls use the new version");
 }

@@ -42,11 +42,7 @@ pub fn detach_start(wasm: &[u8]) -> Result<Option<Vec<u8>>, String> {
     for section in &sections {
         match section.id {
             SECTION_START if !has_exports => {
-                push_section(
-                    &mut out,
-                    SECTION_EXPORT,
-                    &[encode_leb(1), export_entry.clone()].concat(),
-                );
+                push_section(&mut out, SECTION_EXPORT, &[encode_leb(1), export_entry.clone()].concat());
             }
             SECTION_START => {}
             SECTION_EXPORT => {
@@ -94,10 +90,7 @@ pub fn export_function_names(wasm: &[u8]) -> HashMap<String, String> {
         return HashMap::new();
     };
     let exports = parse_func_exports(&wasm[exports.content.clone()]).unwrap_or_default();
-    exports
-        .into_iter()
-        .filter_map(|(export, index)| Some((export, names.get(&index)?.clone())))
-        .collect()
+    exports.into_iter().filter_map(|(export, index)| Some((export, names.get(&index)?.clone()))).collect()
 }
 
 fn parse_func_exports(body: &[u8]) -> Result<Vec<(String, u32)>, String> {
@@ -121,10 +114,7 @@ fn parse_function_names(body: &[u8]) -> Result<HashMap<u32, String>, String> {
         let id = body[pos];
         let (size, used) = read_leb(body, pos + 1)?;
         let start = pos + 1 + used;
-        let end = start
-            .checked_add(size as usize)
-            .filter(|e| *e <= body.len())
-            .ok_or("truncated")?;
+        let end = start.checked_add(size as usize).filter(|e| *e <= body.len()).ok_or("truncated")?;
         if id == 1 {
             return parse_name_map(&body[start..end]);
         }
@@ -159,11 +149,7 @@ fn sections(wasm: &[u8]) -> Result<Vec<Section>, String> {
             .checked_add(size as usize)
             .filter(|e| *e <= wasm.len())
             .ok_or_else(|| format!("section {id} at byte {pos} runs past the end"))?;
-        out.push(Section {
-            id,
-            header_start: pos,
-            content: start..end,
-        });
+        out.push(Section { id, header_start: pos, content: start..end });
         pos = end;
     }
     Ok(out)
@@ -186,14 +172,8 @@ fn export_entry(name: &str, func_index: u64) -> Vec<u8> {
 fn read_name(bytes: &[u8], pos: usize) -> Result<(String, usize), String> {
     let (len, used) = read_leb(bytes, pos)?;
     let start = pos + used;
-    let end = start
-        .checked_add(len as usize)
-        .filter(|e| *e <= bytes.len())
-        .ok_or("truncated name")?;
-    Ok((
-        String::from_utf8_lossy(&bytes[start..end]).into_owned(),
-        used + len as usize,
-    ))
+    let end = start.checked_add(len as usize).filter(|e| *e <= bytes.len()).ok_or("truncated name")?;
+    Ok((String::from_utf8_lossy(&bytes[start..end]).into_owned(), used + len as usize))
 }
 
 /// Reads an unsigned LEB128 at `pos`: (value, bytes used).
@@ -240,10 +220,7 @@ mod tests {
 
     #[test]
     fn module_without_start_is_left_alone() {
-        assert_eq!(
-            detach_start(&wasm("(module (func (export \"f\")))")),
-            Ok(None)
-        );
+        assert_eq!(detach_start(&wasm("(module (func (export \"f\")))")), Ok(None));
     }
 
     #[test]
@@ -255,9 +232,7 @@ mod tests {
 
     #[test]
     fn start_becomes_the_only_export_when_there_were_none() {
-        let out = detach_start(&wasm("(module (func $s) (start $s))"))
-            .unwrap()
-            .unwrap();
+        let out = detach_start(&wasm("(module (func $s) (start $s))")).unwrap().unwrap();
         assert_eq!(exports(&out), [START_EXPORT]);
     }
 

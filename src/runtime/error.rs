@@ -43,10 +43,7 @@ pub enum Error {
     /// A time budget ran out.
     Timeout { limit: TimeLimit },
     /// A memory cap was reached.
-    MemoryLimit {
-        which: MemoryLimit,
-        limit_bytes: u64,
-    },
+    MemoryLimit { which: MemoryLimit, limit_bytes: u64 },
     /// Wasm recursion or the value stack exceeded the stack limits.
     StackOverflow { export: String },
     /// A Wasm trap (unreachable, out-of-bounds access, division by zero...).
@@ -103,10 +100,11 @@ impl Error {
     }
 
     /// The exit code a command-line caller should use for this failure:
-    /// the plugin's own exit code where it exited, else 1.
+    /// the plugin's own exit code where it exited and a process can carry
+    /// it (1 to 255), else 1. Never 0: this is a failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Exit { code, .. } => *code as i32,
+            Error::Exit { code, .. } if (1..=255).contains(code) => *code as i32,
             _ => 1,
         }
     }
@@ -124,14 +122,10 @@ impl fmt::Display for Error {
                 "export {name:?} has type {signature}; callable exports take no \
                  parameters and return nothing or one i32"
             ),
-            Error::Timeout {
-                limit: TimeLimit::WallClock(d),
-            } => {
+            Error::Timeout { limit: TimeLimit::WallClock(d) } => {
                 write!(f, "timed out after {} ms", d.as_millis())
             }
-            Error::Timeout {
-                limit: TimeLimit::Fuel(units),
-            } => {
+            Error::Timeout { limit: TimeLimit::Fuel(units) } => {
                 write!(f, "ran out of fuel after {units} units")
             }
             Error::MemoryLimit { which, limit_bytes } => {
@@ -148,11 +142,7 @@ impl fmt::Display for Error {
                 "stack overflow in {export:?} (recursion too deep; \
                  raise the stack limits if this is expected)"
             ),
-            Error::Trap {
-                message,
-                export,
-                function,
-            } => {
+            Error::Trap { message, export, function } => {
                 write!(f, "trap in {export:?}")?;
                 if let Some(name) = function.as_ref().filter(|n| *n != export) {
                     write!(f, " (function {name})")?;
@@ -162,19 +152,11 @@ impl fmt::Display for Error {
             Error::Plugin { message, .. } => f.write_str(message),
             Error::HostFunction { function, message } => write!(f, "{function}: {message}"),
             Error::NonZeroReturn { rc } => write!(f, "returned non-zero exit code {rc}"),
-            Error::Exit {
-                code,
-                message: Some(m),
-            } => write!(f, "exited with code {code}: {m}"),
-            Error::Exit {
-                code,
-                message: None,
-            } => write!(f, "exited with code {code}"),
-            Error::Busy { waited } => write!(
-                f,
-                "no free instance after {} ms (all instances busy)",
-                waited.as_millis()
-            ),
+            Error::Exit { code, message: Some(m) } => write!(f, "exited with code {code}: {m}"),
+            Error::Exit { code, message: None } => write!(f, "exited with code {code}"),
+            Error::Busy { waited } => {
+                write!(f, "no free instance after {} ms (all instances busy)", waited.as_millis())
+            }
         }
     }
 }
@@ -197,17 +179,11 @@ pub(crate) enum HostError {
 
 impl HostError {
     pub(crate) fn failed(function: &str, message: impl Into<String>) -> HostError {
-        HostError::Failed {
-            function: function.to_string(),
-            message: message.into(),
-        }
+        HostError::Failed { function: function.to_string(), message: message.into() }
     }
 
     pub(crate) fn bad_handle(function: &str, handle: u64) -> HostError {
-        HostError::failed(
-            function,
-            format!("invalid handle {handle} (not a live block)"),
-        )
+        HostError::failed(function, format!("invalid handle {handle} (not a live block)"))
     }
 }
 
@@ -236,52 +212,25 @@ mod tests {
 
     #[test]
     fn ordinary_returns_keep_the_instance() {
-        assert!(
-            !Error::Plugin {
-                message: "x".into(),
-                rc: 1
-            }
-            .discards_instance()
-        );
+        assert!(!Error::Plugin { message: "x".into(), rc: 1 }.discards_instance());
         assert!(!Error::NonZeroReturn { rc: 2 }.discards_instance());
-        assert!(
-            Error::Timeout {
-                limit: TimeLimit::Fuel(5)
-            }
-            .discards_instance()
-        );
-        assert!(
-            Error::Exit {
-                code: 0,
-                message: None
-            }
-            .discards_instance()
-        );
+        assert!(Error::Timeout { limit: TimeLimit::Fuel(5) }.discards_instance());
+        assert!(Error::Exit { code: 0, message: None }.discards_instance());
     }
 
     #[test]
     fn messages_say_which_limit() {
-        let e = Error::MemoryLimit {
-            which: MemoryLimit::LinearMemory,
-            limit_bytes: 2 << 20,
-        };
+        let e = Error::MemoryLimit { which: MemoryLimit::LinearMemory, limit_bytes: 2 << 20 };
         assert_eq!(e.to_string(), "linear memory limit of 2 MiB reached");
-        let t = Error::Timeout {
-            limit: TimeLimit::WallClock(Duration::from_millis(250)),
-        };
+        let t = Error::Timeout { limit: TimeLimit::WallClock(Duration::from_millis(250)) };
         assert_eq!(t.to_string(), "timed out after 250 ms");
     }
 
     #[test]
-    fn exit_code_is_the_plugins_own() {
-        assert_eq!(
-            Error::Exit {
-                code: 3,
-                message: None
-            }
-            .exit_code(),
-            3
-        );
+    fn exit_code_is_the_plugins_own_when_a_process_can_carry_it() {
+        assert_eq!(Error::Exit { code: 3, message: None }.exit_code(), 3);
+        assert_eq!(Error::Exit { code: 256, message: None }.exit_code(), 1);
+        assert_eq!(Error::Exit { code: 0, message: Some("x".into()) }.exit_code(), 1);
         assert_eq!(Error::NonZeroReturn { rc: 9 }.exit_code(), 1);
     }
 }

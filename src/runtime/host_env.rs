@@ -64,24 +64,12 @@ pub fn define(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
 }
 
 fn define_kernel(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    l.func_wrap(MODULE, "alloc", |mut c: Ctx, n: i64| {
-        c.data_mut().kernel.alloc(n as u64) as i64
-    })?;
-    l.func_wrap(MODULE, "free", |mut c: Ctx, h: i64| {
-        c.data_mut().kernel.free(h as u64)
-    })?;
-    l.func_wrap(MODULE, "length", |c: Ctx, h: i64| {
-        c.data().kernel.length(h as u64) as i64
-    })?;
-    l.func_wrap(MODULE, "length_unsafe", |c: Ctx, h: i64| {
-        c.data().kernel.length(h as u64) as i64
-    })?;
-    l.func_wrap(MODULE, "load_u8", |c: Ctx, p: i64| {
-        i32::from(c.data().kernel.load_u8(p as u64))
-    })?;
-    l.func_wrap(MODULE, "load_u64", |c: Ctx, p: i64| {
-        c.data().kernel.load_u64(p as u64) as i64
-    })?;
+    l.func_wrap(MODULE, "alloc", |mut c: Ctx, n: i64| c.data_mut().kernel.alloc(n as u64) as i64)?;
+    l.func_wrap(MODULE, "free", |mut c: Ctx, h: i64| c.data_mut().kernel.free(h as u64))?;
+    l.func_wrap(MODULE, "length", |c: Ctx, h: i64| c.data().kernel.length(h as u64) as i64)?;
+    l.func_wrap(MODULE, "length_unsafe", |c: Ctx, h: i64| c.data().kernel.length(h as u64) as i64)?;
+    l.func_wrap(MODULE, "load_u8", |c: Ctx, p: i64| i32::from(c.data().kernel.load_u8(p as u64)))?;
+    l.func_wrap(MODULE, "load_u64", |c: Ctx, p: i64| c.data().kernel.load_u64(p as u64) as i64)?;
     l.func_wrap(MODULE, "store_u8", |mut c: Ctx, p: i64, v: i32| {
         c.data_mut().kernel.store_u8(p as u64, v as u8)
     })?;
@@ -89,43 +77,27 @@ fn define_kernel(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
         c.data_mut().kernel.store_u64(p as u64, v as u64)
     })?;
     l.func_wrap(MODULE, "reset", |mut c: Ctx| c.data_mut().kernel.reset())?;
-    l.func_wrap(MODULE, "memory_bytes", |c: Ctx| {
-        c.data().kernel.memory_bytes() as i64
-    })?;
+    l.func_wrap(MODULE, "memory_bytes", |c: Ctx| c.data().kernel.memory_bytes() as i64)?;
     Ok(())
 }
 
 fn define_input_output(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    l.func_wrap(MODULE, "input_length", |c: Ctx| {
-        c.data().kernel.input_length() as i64
-    })?;
-    l.func_wrap(MODULE, "input_offset", |c: Ctx| {
-        c.data().kernel.input_offset() as i64
-    })?;
+    l.func_wrap(MODULE, "input_length", |c: Ctx| c.data().kernel.input_length() as i64)?;
+    l.func_wrap(MODULE, "input_offset", |c: Ctx| c.data().kernel.input_offset() as i64)?;
     l.func_wrap(MODULE, "input_load_u8", |c: Ctx, i: i64| {
         i32::from(c.data().kernel.input_load_u8(i as u64))
     })?;
-    l.func_wrap(MODULE, "input_load_u64", |c: Ctx, i: i64| {
-        c.data().kernel.input_load_u64(i as u64) as i64
-    })?;
+    l.func_wrap(MODULE, "input_load_u64", |c: Ctx, i: i64| c.data().kernel.input_load_u64(i as u64) as i64)?;
     l.func_wrap(MODULE, "input_set", |mut c: Ctx, p: i64, n: i64| {
         c.data_mut().kernel.input_set(p as u64, n as u64)
     })?;
     l.func_wrap(MODULE, "output_set", |mut c: Ctx, p: i64, n: i64| {
         c.data_mut().kernel.output_set(p as u64, n as u64)
     })?;
-    l.func_wrap(MODULE, "output_offset", |c: Ctx| {
-        c.data().kernel.output_offset() as i64
-    })?;
-    l.func_wrap(MODULE, "output_length", |c: Ctx| {
-        c.data().kernel.output_length() as i64
-    })?;
-    l.func_wrap(MODULE, "error_set", |mut c: Ctx, h: i64| {
-        c.data_mut().kernel.error_set(h as u64)
-    })?;
-    l.func_wrap(MODULE, "error_get", |c: Ctx| {
-        c.data().kernel.error_get() as i64
-    })?;
+    l.func_wrap(MODULE, "output_offset", |c: Ctx| c.data().kernel.output_offset() as i64)?;
+    l.func_wrap(MODULE, "output_length", |c: Ctx| c.data().kernel.output_length() as i64)?;
+    l.func_wrap(MODULE, "error_set", |mut c: Ctx, h: i64| c.data_mut().kernel.error_set(h as u64))?;
+    l.func_wrap(MODULE, "error_get", |c: Ctx| c.data().kernel.error_get() as i64)?;
     Ok(())
 }
 
@@ -138,32 +110,18 @@ fn define_config_and_vars(l: &mut Linker<HostState>) -> Result<(), wasmi::Error>
 
 fn define_http(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
     l.func_wrap(MODULE, "http_request", http_request)?;
-    l.func_wrap(MODULE, "http_status_code", |c: Ctx| {
-        i32::from(c.data().http_status)
-    })?;
+    l.func_wrap(MODULE, "http_status_code", |c: Ctx| i32::from(c.data().http_status))?;
     l.func_wrap(MODULE, "http_headers", http_headers)?;
     Ok(())
 }
 
 fn define_logging(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    l.func_wrap(MODULE, "log_trace", |c: Ctx, h: i64| {
-        log(c, LogLevel::Trace, "log_trace", h)
-    })?;
-    l.func_wrap(MODULE, "log_debug", |c: Ctx, h: i64| {
-        log(c, LogLevel::Debug, "log_debug", h)
-    })?;
-    l.func_wrap(MODULE, "log_info", |c: Ctx, h: i64| {
-        log(c, LogLevel::Info, "log_info", h)
-    })?;
-    l.func_wrap(MODULE, "log_warn", |c: Ctx, h: i64| {
-        log(c, LogLevel::Warn, "log_warn", h)
-    })?;
-    l.func_wrap(MODULE, "log_error", |c: Ctx, h: i64| {
-        log(c, LogLevel::Error, "log_error", h)
-    })?;
-    l.func_wrap(MODULE, "get_log_level", |c: Ctx| {
-        c.data().shared.log_level.abi_value()
-    })?;
+    l.func_wrap(MODULE, "log_trace", |c: Ctx, h: i64| log(c, LogLevel::Trace, "log_trace", h))?;
+    l.func_wrap(MODULE, "log_debug", |c: Ctx, h: i64| log(c, LogLevel::Debug, "log_debug", h))?;
+    l.func_wrap(MODULE, "log_info", |c: Ctx, h: i64| log(c, LogLevel::Info, "log_info", h))?;
+    l.func_wrap(MODULE, "log_warn", |c: Ctx, h: i64| log(c, LogLevel::Warn, "log_warn", h))?;
+    l.func_wrap(MODULE, "log_error", |c: Ctx, h: i64| log(c, LogLevel::Error, "log_error", h))?;
+    l.func_wrap(MODULE, "get_log_level", |c: Ctx| c.data().shared.log_level.abi_value())?;
     Ok(())
 }
 
@@ -232,14 +190,9 @@ pub(crate) fn send(
     state.check_deadline()?;
     let shared = state.shared.clone();
     let limit = shared.limits.max_http_response_bytes;
-    match shared
-        .http
-        .send(req, &shared.allowed_hosts, state.remaining(), limit)
-    {
+    match shared.http.send(req, &shared.allowed_hosts, state.remaining(), limit) {
         Ok(response) => Ok(response),
-        Err(HttpError::Timeout { .. }) if state.check_deadline().is_err() => {
-            Err(HostError::Timeout)
-        }
+        Err(HttpError::Timeout { .. }) if state.check_deadline().is_err() => Err(HostError::Timeout),
         Err(e @ HttpError::Denied { .. }) => {
             state.log(LogLevel::Warn, format!("{function}: {e}"));
             Err(HostError::failed(function, e.to_string()))

@@ -27,31 +27,19 @@ impl AllowedHosts {
     pub fn new(patterns: &[String]) -> Result<AllowedHosts, String> {
         let compiled = patterns
             .iter()
-            .map(|p| {
-                glob::Pattern::new(p)
-                    .map_err(|e| format!("allowed_hosts: invalid pattern {p:?}: {e}"))
-            })
+            .map(|p| glob::Pattern::new(p).map_err(|e| format!("allowed_hosts: invalid pattern {p:?}: {e}")))
             .collect::<Result<_, _>>()?;
-        Ok(AllowedHosts {
-            patterns: patterns.to_vec(),
-            compiled,
-        })
+        Ok(AllowedHosts { patterns: patterns.to_vec(), compiled })
     }
 
     pub fn deny_all() -> AllowedHosts {
-        AllowedHosts {
-            patterns: Vec::new(),
-            compiled: Vec::new(),
-        }
+        AllowedHosts { patterns: Vec::new(), compiled: Vec::new() }
     }
 
     /// True when the host name (no port) equals a pattern or matches its
     /// glob, where `*` spans dots.
     pub fn allows(&self, host: &str) -> bool {
-        self.patterns
-            .iter()
-            .zip(&self.compiled)
-            .any(|(text, glob)| text == host || glob.matches(host))
+        self.patterns.iter().zip(&self.compiled).any(|(text, glob)| text == host || glob.matches(host))
     }
 
     pub fn patterns(&self) -> &[String] {
@@ -158,9 +146,7 @@ impl HttpClient {
             .max_redirects(0)
             .timeout_global(Some(DEFAULT_TIMEOUT))
             .build();
-        HttpClient {
-            agent: config.new_agent(),
-        }
+        HttpClient { agent: config.new_agent() }
     }
 
     /// Checks the URL and the policy, then sends within `remaining`.
@@ -172,32 +158,17 @@ impl HttpClient {
         max_response_bytes: u64,
     ) -> Result<HttpResponse, HttpError> {
         let uri = parse_url(&req.url)?;
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
         if !allowed.allows(host) {
-            log::warn!(
-                "plugin HTTP request to {} denied: {host:?} is not in allowed_hosts",
-                req.url
-            );
-            return Err(HttpError::Denied {
-                host: host.to_string(),
-                url: req.url.clone(),
-            });
+            log::warn!("plugin HTTP request to {} denied: {host:?} is not in allowed_hosts", req.url);
+            return Err(HttpError::Denied { host: host.to_string(), url: req.url.clone() });
         }
         let timeout = remaining.unwrap_or(DEFAULT_TIMEOUT).min(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
-            return Err(HttpError::Timeout {
-                after: Duration::ZERO,
-            });
+            return Err(HttpError::Timeout { after: Duration::ZERO });
         }
         let request = self.build(req, uri, timeout)?;
-        let response = self
-            .agent
-            .run(request)
-            .map_err(|e| transport(&req.url, timeout, e))?;
+        let response = self.agent.run(request).map_err(|e| transport(&req.url, timeout, e))?;
         read_response(response, max_response_bytes).map_err(|e| transport(&req.url, timeout, e))
     }
 
@@ -207,34 +178,20 @@ impl HttpClient {
         uri: http::Uri,
         timeout: Duration,
     ) -> Result<http::Request<Vec<u8>>, HttpError> {
-        let mut builder = http::Request::builder()
-            .method(req.method.as_str())
-            .uri(uri);
+        let mut builder = http::Request::builder().method(req.method.as_str()).uri(uri);
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let request = builder
-            .body(req.body.clone().unwrap_or_default())
-            .map_err(|e| HttpError::InvalidUrl {
-                url: req.url.clone(),
-                reason: format!("bad method or header: {e}"),
-            })?;
-        Ok(self
-            .agent
-            .configure_request(request)
-            .timeout_global(Some(timeout))
-            .build())
+        let request = builder.body(req.body.clone().unwrap_or_default()).map_err(|e| {
+            HttpError::InvalidUrl { url: req.url.clone(), reason: format!("bad method or header: {e}") }
+        })?;
+        Ok(self.agent.configure_request(request).timeout_global(Some(timeout)).build())
     }
 }
 
 fn parse_url(url: &str) -> Result<http::Uri, HttpError> {
-    let invalid = |reason: &str| HttpError::InvalidUrl {
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+    let invalid = |reason: &str| HttpError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
+    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         Some(_) => return Err(invalid("only http and https are supported")),
@@ -246,26 +203,14 @@ fn parse_url(url: &str) -> Result<http::Uri, HttpError> {
     Ok(uri)
 }
 
-fn read_response(
-    mut response: http::Response<ureq::Body>,
-    limit: u64,
-) -> Result<HttpResponse, ureq::Error> {
+fn read_response(mut response: http::Response<ureq::Body>, limit: u64) -> Result<HttpResponse, ureq::Error> {
     let status = response.status();
     let headers = response
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()?;
+    let body = response.body_mut().with_config().limit(limit).read_to_vec()?;
     Ok(HttpResponse {
         status: status.as_u16(),
         status_text: status.canonical_reason().unwrap_or("").to_string(),
@@ -279,17 +224,11 @@ fn transport(url: &str, timeout: Duration, error: ureq::Error) -> HttpError {
         ureq::Error::Timeout(_) => HttpError::Timeout { after: timeout },
         ureq::Error::BodyExceedsLimit(limit) => HttpError::TooLarge { limit },
         ureq::Error::Io(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-            ) =>
+            if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) =>
         {
             HttpError::Timeout { after: timeout }
         }
-        other => HttpError::Transport {
-            url: url.to_string(),
-            message: other.to_string(),
-        },
+        other => HttpError::Transport { url: url.to_string(), message: other.to_string() },
     }
 }
 
@@ -305,13 +244,9 @@ struct ExtismRequest {
 
 /// Parses the Extism request JSON; method defaults to GET, upper-cased.
 pub fn parse_extism_request(json: &[u8], body: Option<Vec<u8>>) -> Result<HttpRequest, String> {
-    let r: ExtismRequest =
-        serde_json::from_slice(json).map_err(|e| format!("invalid request JSON: {e}"))?;
+    let r: ExtismRequest = serde_json::from_slice(json).map_err(|e| format!("invalid request JSON: {e}"))?;
     Ok(HttpRequest {
-        method: r
-            .method
-            .unwrap_or_else(|| "GET".into())
-            .to_ascii_uppercase(),
+        method: r.method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
         url: r.url,
         headers: r.headers.unwrap_or_default().into_iter().collect(),
         body,
@@ -332,13 +267,9 @@ struct AlyxRequest {
 
 /// Parses `{"method"?, "url", "headers"?, "body"?}`; the body is sent as-is.
 pub fn parse_alyx_request(json: &[u8]) -> Result<HttpRequest, String> {
-    let r: AlyxRequest =
-        serde_json::from_slice(json).map_err(|e| format!("invalid request JSON: {e}"))?;
+    let r: AlyxRequest = serde_json::from_slice(json).map_err(|e| format!("invalid request JSON: {e}"))?;
     Ok(HttpRequest {
-        method: r
-            .method
-            .unwrap_or_else(|| "GET".into())
-            .to_ascii_uppercase(),
+        method: r.method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
         url: r.url,
         headers: r.headers.unwrap_or_default().into_iter().collect(),
         body: r.body.map(String::into_bytes),
@@ -385,21 +316,15 @@ mod tests {
 
     #[test]
     fn extism_request_json_accepts_nulls_and_unknown_fields() {
-        let r = parse_extism_request(
-            br#"{"url":"http://x/","method":null,"headers":null,"extra":1}"#,
-            None,
-        )
-        .unwrap();
+        let r = parse_extism_request(br#"{"url":"http://x/","method":null,"headers":null,"extra":1}"#, None)
+            .unwrap();
         assert_eq!((r.method.as_str(), r.headers.len()), ("GET", 0));
         let r = parse_extism_request(
             br#"{"url":"http://x/","method":"post","headers":{"a":"b"}}"#,
             Some(b"x".to_vec()),
         )
         .unwrap();
-        assert_eq!(
-            (r.method.as_str(), r.headers[0].0.as_str(), r.body),
-            ("POST", "a", Some(b"x".to_vec()))
-        );
+        assert_eq!((r.method.as_str(), r.headers[0].0.as_str(), r.body), ("POST", "a", Some(b"x".to_vec())));
         assert!(parse_extism_request(b"{}", None).is_err());
     }
 
@@ -408,19 +333,8 @@ mod tests {
         let client = HttpClient::new();
         let all = hosts(&["*"]);
         for bad in ["ftp://x/", "no-scheme", "http://", ""] {
-            let req = HttpRequest {
-                method: "GET".into(),
-                url: bad.into(),
-                headers: vec![],
-                body: None,
-            };
-            assert!(
-                matches!(
-                    client.send(&req, &all, None, 10),
-                    Err(HttpError::InvalidUrl { .. })
-                ),
-                "{bad}"
-            );
+            let req = HttpRequest { method: "GET".into(), url: bad.into(), headers: vec![], body: None };
+            assert!(matches!(client.send(&req, &all, None, 10), Err(HttpError::InvalidUrl { .. })), "{bad}");
         }
     }
 
@@ -432,16 +346,8 @@ mod tests {
             headers: vec![],
             body: None,
         };
-        let error = HttpClient::new()
-            .send(&req, &hosts(&["other.com"]), None, 10)
-            .unwrap_err();
-        assert_eq!(
-            error,
-            HttpError::Denied {
-                host: "example.com".into(),
-                url: req.url.clone()
-            }
-        );
+        let error = HttpClient::new().send(&req, &hosts(&["other.com"]), None, 10).unwrap_err();
+        assert_eq!(error, HttpError::Denied { host: "example.com".into(), url: req.url.clone() });
         assert!(error.to_string().contains("allowed_hosts"));
     }
 
@@ -453,15 +359,9 @@ mod tests {
             headers: vec![],
             body: None,
         };
-        let error = HttpClient::new()
-            .send(&req, &hosts(&["127.0.0.1"]), Some(Duration::ZERO), 10)
-            .unwrap_err();
-        assert_eq!(
-            error,
-            HttpError::Timeout {
-                after: Duration::ZERO
-            }
-        );
+        let error =
+            HttpClient::new().send(&req, &hosts(&["127.0.0.1"]), Some(Duration::ZERO), 10).unwrap_err();
+        assert_eq!(error, HttpError::Timeout { after: Duration::ZERO });
     }
 
     #[test]

@@ -63,11 +63,7 @@ struct Fuel {
 
 impl Fuel {
     fn new(budget: Option<u64>) -> Fuel {
-        Fuel {
-            budget,
-            used: 0,
-            given: 0,
-        }
+        Fuel { budget, used: 0, given: 0 }
     }
 
     /// Fuel for the next slice, at least `required`; `None` once the budget
@@ -120,17 +116,13 @@ impl Instance {
                 Some(name) => {
                     let l = linker.get_or_insert_with(|| shard.linker.clone());
                     l.instance(&mut store, name, instance)
-                        .map_err(|e| Error::Load {
-                            message: format!("cannot link module {name:?}: {e}"),
-                        })?;
+                        .map_err(|e| Error::Load { message: format!("cannot link module {name:?}: {e}") })?;
                     run_initialiser(&mut store, instance, &mut fuel)?;
                 }
                 None => main = Some(instance),
             }
         }
-        let main = main.ok_or_else(|| Error::Load {
-            message: "no main module".into(),
-        })?;
+        let main = main.ok_or_else(|| Error::Load { message: "no main module".into() })?;
         Ok(Instance {
             plugin: plugin.clone(),
             store,
@@ -158,12 +150,7 @@ impl Instance {
     }
 
     /// Calls `export` with `input`, stopping at `deadline`.
-    pub fn call_until(
-        &mut self,
-        export: &str,
-        input: &[u8],
-        deadline: Option<Instant>,
-    ) -> CallReport {
+    pub fn call_until(&mut self, export: &str, input: &[u8], deadline: Option<Instant>) -> CallReport {
         let mut fuel = Fuel::new(self.plugin.limits().fuel);
         let result = self.run_call(export, input, deadline, &mut fuel);
         if let Err(e) = &result {
@@ -172,16 +159,8 @@ impl Instance {
         self.spent |= export == "_start";
         let limits = self.plugin.limits();
         let (out, err) = (super::state::LogLevel::Info, super::state::LogLevel::Warn);
-        let logs = self
-            .store
-            .data_mut()
-            .logs
-            .take(out, err, limits.max_log_bytes);
-        CallReport {
-            result,
-            logs,
-            fuel_used: fuel.used,
-        }
+        let logs = self.store.data_mut().logs.take(out, err, limits.max_log_bytes);
+        CallReport { result, logs, fuel_used: fuel.used }
     }
 
     fn run_call(
@@ -192,9 +171,7 @@ impl Instance {
         fuel: &mut Fuel,
     ) -> Result<Vec<u8>, Error> {
         if self.spent {
-            return Err(Error::Load {
-                message: "instance was discarded after a failure".into(),
-            });
+            return Err(Error::Load { message: "instance was discarded after a failure".into() });
         }
         let state = self.store.data_mut();
         state.deadline = deadline;
@@ -203,10 +180,7 @@ impl Instance {
         let callable = self.callable(export)?;
         if !self.store.data_mut().kernel.set_input(input) {
             let limit_bytes = self.store.data().kernel.max_bytes();
-            return Err(Error::MemoryLimit {
-                which: MemoryLimit::Kernel,
-                limit_bytes,
-            });
+            return Err(Error::MemoryLimit { which: MemoryLimit::Kernel, limit_bytes });
         }
         if !self.initialised && !matches!(export, "_start" | "_initialize") {
             self.initialised = true;
@@ -240,20 +214,12 @@ impl Instance {
             .main
             .get_func(&self.store, export)
             .filter(|_| export != START_EXPORT)
-            .ok_or_else(|| Error::MissingExport {
-                name: export.to_string(),
-            })?;
+            .ok_or_else(|| Error::MissingExport { name: export.to_string() })?;
         let ty = func.ty(&self.store);
         if !is_callable(&ty) {
-            return Err(Error::BadSignature {
-                name: export.to_string(),
-                signature: describe(&ty),
-            });
+            return Err(Error::BadSignature { name: export.to_string(), signature: describe(&ty) });
         }
-        let callable = Callable {
-            func,
-            returns_code: !ty.results().is_empty(),
-        };
+        let callable = Callable { func, returns_code: !ty.results().is_empty() };
         self.callables.insert(export.to_string(), callable);
         Ok(callable)
     }
@@ -267,11 +233,7 @@ struct Callable {
 }
 
 fn result_slots(func: &Func, store: &Store<HostState>) -> Vec<Val> {
-    func.ty(store)
-        .results()
-        .iter()
-        .map(|_| Val::I32(0))
-        .collect()
+    func.ty(store).results().iter().map(|_| Val::I32(0)).collect()
 }
 
 /// Runs the guest initialiser of one instance, if it exports one: for
@@ -309,8 +271,7 @@ fn run_hs_init(
         return Ok(());
     };
     let args = [Val::I32(0), Val::I32(0)];
-    run_with(store, func, &args, &mut [], fuel)
-        .map_err(|stop| classify_init(store, stop, "hs_init"))
+    run_with(store, func, &args, &mut [], fuel).map_err(|stop| classify_init(store, stop, "hs_init"))
 }
 
 /// Runs an exported `() -> ()` function to completion (init, start).
@@ -365,9 +326,7 @@ fn run_with(
             ResumableCall::HostTrap(trap) => return Err(Stop::Wasm(trap.into_host_error())),
             ResumableCall::OutOfFuel(pending) => {
                 if store.data().check_deadline().is_err() {
-                    return Err(Stop::Timeout(TimeLimit::WallClock(
-                        timeout.unwrap_or_default(),
-                    )));
+                    return Err(Stop::Timeout(TimeLimit::WallClock(timeout.unwrap_or_default())));
                 }
                 required = pending.required_fuel();
                 call = Some(pending);
@@ -393,10 +352,7 @@ fn finish(store: &Store<HostState>, rc: i32) -> Result<Vec<u8>, Error> {
     let output = state.kernel.output();
     let limit_bytes = state.shared.limits.max_output_bytes;
     if output.len() as u64 > limit_bytes {
-        return Err(Error::MemoryLimit {
-            which: MemoryLimit::Output,
-            limit_bytes,
-        });
+        return Err(Error::MemoryLimit { which: MemoryLimit::Output, limit_bytes });
     }
     Ok(output.to_vec())
 }
@@ -404,20 +360,13 @@ fn finish(store: &Store<HostState>, rc: i32) -> Result<Vec<u8>, Error> {
 /// Failures during start functions and initialisers.
 fn classify_init(store: &Store<HostState>, stop: Stop, label: &str) -> Error {
     match classify_stop(store, stop, label, None) {
-        Ok(_) => Error::Load {
-            message: format!("{label} exited with code 0"),
-        },
+        Ok(_) => Error::Load { message: format!("{label} exited with code 0") },
         Err(e) => e,
     }
 }
 
 /// Outcome of a call that did not return normally (ABI 6.2 steps 1-2).
-fn classify(
-    store: &Store<HostState>,
-    stop: Stop,
-    export: &str,
-    plugin: &Plugin,
-) -> Result<Vec<u8>, Error> {
+fn classify(store: &Store<HostState>, stop: Stop, export: &str, plugin: &Plugin) -> Result<Vec<u8>, Error> {
     let function = plugin.inner.export_names.get(export).cloned();
     classify_stop(store, stop, export, function)
 }
@@ -438,23 +387,14 @@ fn classify_stop(
     if let Some(host) = error.downcast_ref::<HostError>() {
         return match host {
             HostError::Exit(0) if message.is_none() => finish(store, 0),
-            HostError::Exit(code) => Err(Error::Exit {
-                code: *code,
-                message,
-            }),
-            HostError::Timeout => Err(Error::Timeout {
-                limit: TimeLimit::WallClock(limits.timeout.unwrap_or_default()),
-            }),
+            HostError::Exit(code) => Err(Error::Exit { code: *code, message }),
+            HostError::Timeout => {
+                Err(Error::Timeout { limit: TimeLimit::WallClock(limits.timeout.unwrap_or_default()) })
+            }
             HostError::MemoryLimit(which) => Err(memory_limit(state, *which)),
-            HostError::Failed {
-                function,
-                message: text,
-            } => match message {
+            HostError::Failed { function, message: text } => match message {
                 Some(message) => Err(Error::Plugin { message, rc: -1 }),
-                None => Err(Error::HostFunction {
-                    function: function.clone(),
-                    message: text.clone(),
-                }),
+                None => Err(Error::HostFunction { function: function.clone(), message: text.clone() }),
             },
         };
     }
@@ -465,19 +405,13 @@ fn classify_stop(
         return Err(memory_limit(state, MemoryLimit::Kernel));
     }
     match error.as_trap_code() {
-        Some(TrapCode::StackOverflow) => Err(Error::StackOverflow {
-            export: export.to_string(),
-        }),
-        Some(TrapCode::OutOfFuel) => Err(Error::Timeout {
-            limit: TimeLimit::Fuel(limits.fuel.unwrap_or_default()),
-        }),
+        Some(TrapCode::StackOverflow) => Err(Error::StackOverflow { export: export.to_string() }),
+        Some(TrapCode::OutOfFuel) => {
+            Err(Error::Timeout { limit: TimeLimit::Fuel(limits.fuel.unwrap_or_default()) })
+        }
         _ => match message {
             Some(message) => Err(Error::Plugin { message, rc: -1 }),
-            None => Err(Error::Trap {
-                message: error.to_string(),
-                export: export.to_string(),
-                function,
-            }),
+            None => Err(Error::Trap { message: error.to_string(), export: export.to_string(), function }),
         },
     }
 }
@@ -497,7 +431,5 @@ fn instantiation_error(store: &Store<HostState>, error: wasmi::Error) -> Error {
     if store.data().limiter.hit {
         return memory_limit(store.data(), MemoryLimit::LinearMemory);
     }
-    Error::Load {
-        message: format!("cannot instantiate: {error}"),
-    }
+    Error::Load { message: format!("cannot instantiate: {error}") }
 }

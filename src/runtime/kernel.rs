@@ -143,8 +143,7 @@ impl Kernel {
     }
 
     pub fn load_u64(&self, addr: u64) -> u64 {
-        self.span(addr, 8)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+        self.span(addr, 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
     }
 
     pub fn store_u8(&mut self, addr: u64, value: u8) {

@@ -122,37 +122,23 @@ impl std::fmt::Debug for Plugin {
 /// Engine shards by default: one per core, at most 4 (each costs a copy of
 /// the compiled code; beyond a few, contention is no longer the limit).
 pub fn default_engines() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4)
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
 }
 
 impl Plugin {
     /// Compiles and links a plugin; fails with [`Error::Load`].
     pub fn compile(spec: PluginSpec) -> Result<Plugin, Error> {
         let prepared = prepare(&spec.modules)?;
-        let main_wasm = &prepared
-            .last()
-            .expect("prepare returns at least one module")
-            .wasm;
+        let main_wasm = &prepared.last().expect("prepare returns at least one module").wasm;
         let export_names = binary::export_function_names(main_wasm);
         let shared = Arc::new(shared_state(&spec)?);
         let first = build_shard(&prepared, &spec.limits, &spec.host_functions)?;
         check_imports(&first.modules, &spec.host_functions)?;
-        let shards: Vec<OnceLock<Shard>> =
-            (0..spec.engines.max(1)).map(|_| OnceLock::new()).collect();
+        let shards: Vec<OnceLock<Shard>> = (0..spec.engines.max(1)).map(|_| OnceLock::new()).collect();
         let _ = shards[0].set(first);
         let host_functions = spec.host_functions;
-        let compiled = Compiled {
-            prepared,
-            shards,
-            host_functions,
-            shared,
-            export_names,
-        };
-        Ok(Plugin {
-            inner: Arc::new(compiled),
-        })
+        let compiled = Compiled { prepared, shards, host_functions, shared, export_names };
+        Ok(Plugin { inner: Arc::new(compiled) })
     }
 
     /// The name given in the spec.
@@ -171,12 +157,7 @@ impl Plugin {
 
     /// Names of the main module's callable exports (`() -> ()`/`() -> i32`).
     pub fn exports(&self) -> Vec<String> {
-        let main = &self
-            .first()
-            .modules
-            .last()
-            .expect("a plugin has a main module")
-            .module;
+        let main = &self.first().modules.last().expect("a plugin has a main module").module;
         main.exports()
             .filter(|e| matches!(e.ty(), ExternType::Func(f) if is_callable(f)))
             .map(|e| e.name().to_string())
@@ -197,9 +178,7 @@ impl Plugin {
     }
 
     fn first(&self) -> &Shard {
-        self.inner.shards[0]
-            .get()
-            .expect("shard 0 is compiled at load")
+        self.inner.shards[0].get().expect("shard 0 is compiled at load")
     }
 
     /// Shard `index` (modulo the shard count), compiled on first use.
@@ -224,11 +203,7 @@ pub(crate) fn is_callable(ty: &FuncType) -> bool {
 /// Formats a function type like `(i64, i32) -> i64`.
 pub(crate) fn describe(ty: &FuncType) -> String {
     let list = |types: &[wasmi::ValType]| {
-        types
-            .iter()
-            .map(|t| format!("{t:?}").to_lowercase())
-            .collect::<Vec<_>>()
-            .join(", ")
+        types.iter().map(|t| format!("{t:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
     };
     match ty.results() {
         [] => format!("({}) -> ()", list(ty.params())),
@@ -256,35 +231,24 @@ fn to_binary(source: &ModuleSource) -> Result<Vec<u8>, Error> {
     }
     wat::parse_bytes(&source.wasm)
         .map(|b| b.into_owned())
-        .map_err(|e| Error::Load {
-            message: format!("not a Wasm binary, and not valid WAT text: {e}"),
-        })
+        .map_err(|e| Error::Load { message: format!("not a Wasm binary, and not valid WAT text: {e}") })
 }
 
 /// Indices of the modules in instantiation order: main last.
 fn link_order(modules: &[ModuleSource]) -> Result<Vec<usize>, Error> {
     if modules.is_empty() {
-        return Err(Error::Load {
-            message: "no Wasm module given".into(),
-        });
+        return Err(Error::Load { message: "no Wasm module given".into() });
     }
     let mut seen = std::collections::HashSet::new();
     for name in modules.iter().filter_map(|m| m.name.as_deref()) {
         if !seen.insert(name) {
-            return Err(Error::Load {
-                message: format!("two modules are named {name:?}"),
-            });
+            return Err(Error::Load { message: format!("two modules are named {name:?}") });
         }
         if name == host_env::MODULE || name == wasi::MODULE {
-            return Err(Error::Load {
-                message: format!("a module may not be named {name:?}"),
-            });
+            return Err(Error::Load { message: format!("a module may not be named {name:?}") });
         }
     }
-    let main = modules
-        .iter()
-        .position(|m| m.name.as_deref() == Some("main"))
-        .unwrap_or(modules.len() - 1);
+    let main = modules.iter().position(|m| m.name.as_deref() == Some("main")).unwrap_or(modules.len() - 1);
     let mut order: Vec<usize> = (0..modules.len()).filter(|i| *i != main).collect();
     order.push(main);
     Ok(order)
@@ -293,21 +257,15 @@ fn link_order(modules: &[ModuleSource]) -> Result<Vec<usize>, Error> {
 /// Converts, orders (main last) and detaches start sections, once.
 fn prepare(modules: &[ModuleSource]) -> Result<Vec<Prepared>, Error> {
     let order = link_order(modules)?;
-    let main = *order
-        .last()
-        .expect("link_order returns at least one module");
-    order
-        .iter()
-        .map(|index| prepare_one(&modules[*index], *index == main))
-        .collect()
+    let main = *order.last().expect("link_order returns at least one module");
+    order.iter().map(|index| prepare_one(&modules[*index], *index == main)).collect()
 }
 
 fn prepare_one(source: &ModuleSource, is_main: bool) -> Result<Prepared, Error> {
     let label = module_label(source);
     let bytes = to_binary(source)?;
-    let detached = binary::detach_start(&bytes).map_err(|e| Error::Load {
-        message: format!("invalid Wasm{label}: {e}"),
-    })?;
+    let detached = binary::detach_start(&bytes)
+        .map_err(|e| Error::Load { message: format!("invalid Wasm{label}: {e}") })?;
     let name = if is_main { None } else { source.name.clone() };
     if !is_main && name.is_none() {
         return Err(Error::Load {
@@ -315,62 +273,36 @@ fn prepare_one(source: &ModuleSource, is_main: bool) -> Result<Prepared, Error> 
         });
     }
     let has_start = detached.is_some();
-    Ok(Prepared {
-        name,
-        label,
-        wasm: detached.unwrap_or(bytes),
-        has_start,
-    })
+    Ok(Prepared { name, label, wasm: detached.unwrap_or(bytes), has_start })
 }
 
 /// Compiles every module on a new engine and builds its linker.
-fn build_shard(
-    prepared: &[Prepared],
-    limits: &Limits,
-    functions: &[HostFunction],
-) -> Result<Shard, Error> {
+fn build_shard(prepared: &[Prepared], limits: &Limits, functions: &[HostFunction]) -> Result<Shard, Error> {
     let engine = Engine::new(&engine_config(limits));
     let modules = prepared
         .iter()
         .map(|p| {
-            let module = Module::new(&engine, &p.wasm).map_err(|e| Error::Load {
-                message: format!("invalid Wasm{}: {e}", p.label),
-            })?;
-            Ok(LinkedModule {
-                name: p.name.clone(),
-                module,
-                has_start: p.has_start,
-            })
+            let module = Module::new(&engine, &p.wasm)
+                .map_err(|e| Error::Load { message: format!("invalid Wasm{}: {e}", p.label) })?;
+            Ok(LinkedModule { name: p.name.clone(), module, has_start: p.has_start })
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let linker = build_linker(&engine, functions)?;
-    Ok(Shard {
-        engine,
-        linker,
-        modules,
-    })
+    Ok(Shard { engine, linker, modules })
 }
 
 fn module_label(source: &ModuleSource) -> String {
-    source
-        .name
-        .as_ref()
-        .map(|n| format!(" in module {n:?}"))
-        .unwrap_or_default()
+    source.name.as_ref().map(|n| format!(" in module {n:?}")).unwrap_or_default()
 }
 
 fn shared_state(spec: &PluginSpec) -> Result<Shared, Error> {
-    let allowed_hosts =
-        AllowedHosts::new(&spec.allowed_hosts).map_err(|message| Error::Load { message })?;
+    let allowed_hosts = AllowedHosts::new(&spec.allowed_hosts).map_err(|message| Error::Load { message })?;
     Ok(Shared {
         name: spec.name.clone(),
         limits: spec.limits.clone(),
         config: spec.config.clone(),
         allowed_hosts,
-        http: spec
-            .http
-            .clone()
-            .unwrap_or_else(|| Arc::new(HttpClient::new())),
+        http: spec.http.clone().unwrap_or_else(|| Arc::new(HttpClient::new())),
         http_response_headers: spec.http_response_headers,
         log_level: spec.log_level,
     })
@@ -381,9 +313,7 @@ fn build_linker(engine: &Engine, functions: &[HostFunction]) -> Result<Linker<Ho
     let defined = host_env::define(&mut linker)
         .and_then(|()| wasi::define(&mut linker))
         .and_then(|()| user::define(&mut linker, functions));
-    defined.map_err(|e| Error::Load {
-        message: format!("cannot define host functions: {e}"),
-    })?;
+    defined.map_err(|e| Error::Load { message: format!("cannot define host functions: {e}") })?;
     Ok(linker)
 }
 
@@ -393,9 +323,7 @@ fn check_imports(modules: &[LinkedModule], functions: &[HostFunction]) -> Result
     for (position, linked) in modules.iter().enumerate() {
         for import in linked.module.imports() {
             let (module, name) = (import.module(), import.name());
-            let provider = modules[..position]
-                .iter()
-                .find(|m| m.name.as_deref() == Some(module));
+            let provider = modules[..position].iter().find(|m| m.name.as_deref() == Some(module));
             let provided = match provider {
                 Some(dep) => dep.module.get_export(name),
                 None => host_signature(module, name, functions).map(ExternType::Func),
@@ -420,15 +348,7 @@ fn host_signature(module: &str, name: &str, functions: &[HostFunction]) -> Optio
 /// Builds a function type from a compact spec: `i` = i32, `I` = i64.
 pub(crate) fn signature_from(params: &str, results: &str) -> FuncType {
     let types = |spec: &str| -> Vec<wasmi::ValType> {
-        spec.chars()
-            .map(|c| {
-                if c == 'I' {
-                    wasmi::ValType::I64
-                } else {
-                    wasmi::ValType::I32
-                }
-            })
-            .collect()
+        spec.chars().map(|c| if c == 'I' { wasmi::ValType::I64 } else { wasmi::ValType::I32 }).collect()
     };
     FuncType::new(types(params), types(results))
 }
@@ -461,9 +381,7 @@ fn check_import(
             )),
         },
         Some(_) if from_module => Ok(()),
-        Some(_) => load(format!(
-            "import {module}::{name}: only functions can be imported from the host"
-        )),
+        Some(_) => load(format!("import {module}::{name}: only functions can be imported from the host")),
     }
 }
 
@@ -473,5 +391,41 @@ fn describe_extern(ty: &ExternType) -> String {
         ExternType::Memory(_) => "(memory)".into(),
         ExternType::Table(_) => "(table)".into(),
         ExternType::Global(_) => "(global)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (module name, its signature table)
+    type Table = (&'static str, &'static [(&'static str, &'static str, &'static str)]);
+
+    /// A module importing every function of `tables` with the table's types.
+    fn importer(tables: &[Table]) -> Vec<u8> {
+        let wat_type =
+            |spec: &str| spec.chars().map(|c| if c == 'I' { " i64" } else { " i32" }).collect::<String>();
+        let mut wat = String::from("(module\n");
+        for (module, table) in tables {
+            for (name, params, results) in *table {
+                let (p, r) = (wat_type(params), wat_type(results));
+                wat.push_str(&format!("(import \"{module}\" \"{name}\" (func (param{p}) (result{r})))\n"));
+            }
+        }
+        wat.push_str("(memory (export \"memory\") 1))");
+        wat.into_bytes()
+    }
+
+    #[test]
+    fn the_linker_defines_every_name_of_the_signature_tables() {
+        let wasm = importer(&[(host_env::MODULE, host_env::SIGNATURES), (wasi::MODULE, wasi::SIGNATURES)]);
+        let plugin = Plugin::compile(PluginSpec::new("all", wasm)).expect("every import is known");
+        plugin.instantiate().expect("and the linker provides each with that type");
+    }
+
+    #[test]
+    fn the_abi_has_32_env_functions_and_wasi_is_complete() {
+        assert_eq!(host_env::SIGNATURES.len(), 32);
+        assert_eq!(wasi::SIGNATURES.len(), 46, "every preview1 function");
     }
 }

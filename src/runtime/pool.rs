@@ -79,9 +79,8 @@ impl Pool {
     /// that cannot be instantiated fails here, before it serves.
     pub fn new(plugin: Plugin, vars: Arc<Vars>, max_instances: usize) -> Result<Pool, Error> {
         let max_instances = max_instances.max(1);
-        let shards: Vec<ShardPool> = (0..plugin.engines().min(max_instances))
-            .map(|_| ShardPool::default())
-            .collect();
+        let shards: Vec<ShardPool> =
+            (0..plugin.engines().min(max_instances)).map(|_| ShardPool::default()).collect();
         let deadline = plugin.limits().timeout.map(|t| Instant::now() + t);
         let first = Instance::new(&plugin, 0, vars.clone(), deadline)?;
         lock(&shards[0].idle).push(Box::new(first));
@@ -109,10 +108,7 @@ impl Pool {
     pub fn stats(&self) -> PoolStats {
         let idle: usize = self.shards.iter().map(ShardPool::len).sum();
         let total = self.total.load(Ordering::SeqCst);
-        PoolStats {
-            busy: total.saturating_sub(idle),
-            idle,
-        }
+        PoolStats { busy: total.saturating_sub(idle), idle }
     }
 
     /// Calls `export` on a free instance. The plugin's timeout starts now
@@ -123,11 +119,7 @@ impl Pool {
         let (shard, mut instance) = match self.checkout(start, deadline) {
             Ok(found) => found,
             Err(error) => {
-                return CallReport {
-                    result: Err(error),
-                    logs: Vec::new(),
-                    fuel_used: 0,
-                };
+                return CallReport { result: Err(error), logs: Vec::new(), fuel_used: 0 };
             }
         };
         let report = instance.call_until(export, input, deadline);
@@ -137,11 +129,7 @@ impl Pool {
 
     /// An idle instance from the home shard, a new one there if under the
     /// bound, one taken from another shard, or wait for one.
-    fn checkout(
-        &self,
-        start: Instant,
-        deadline: Option<Instant>,
-    ) -> Result<(usize, Box<Instance>), Error> {
+    fn checkout(&self, start: Instant, deadline: Option<Instant>) -> Result<(usize, Box<Instance>), Error> {
         let home = home() % self.shards.len();
         if let Some(instance) = self.shards[home].pop() {
             return Ok((home, instance));
@@ -158,19 +146,13 @@ impl Pool {
     /// An idle instance from any shard, starting at `home`.
     fn take_idle(&self, home: usize) -> Option<(usize, Box<Instance>)> {
         let n = self.shards.len();
-        (0..n)
-            .map(|offset| (home + offset) % n)
-            .find_map(|s| Some((s, self.shards[s].pop()?)))
+        (0..n).map(|offset| (home + offset) % n).find_map(|s| Some((s, self.shards[s].pop()?)))
     }
 
     /// Counts one more instance if the bound allows it.
     fn reserve(&self) -> bool {
         let max = self.max_instances;
-        self.total
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
-                (t < max).then_some(t + 1)
-            })
-            .is_ok()
+        self.total.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| (t < max).then_some(t + 1)).is_ok()
     }
 
     fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<Box<Instance>, Error> {
@@ -209,16 +191,9 @@ impl Pool {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             gate = match left {
                 Some(left) if left.is_zero() => {
-                    break Err(Error::Busy {
-                        waited: start.elapsed(),
-                    });
+                    break Err(Error::Busy { waited: start.elapsed() });
                 }
-                Some(left) => {
-                    self.freed
-                        .wait_timeout(gate, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+                Some(left) => self.freed.wait_timeout(gate, left).unwrap_or_else(|e| e.into_inner()).0,
                 None => self.freed.wait(gate).unwrap_or_else(|e| e.into_inner()),
             };
         };
@@ -262,17 +237,12 @@ pub struct PluginSlot {
 
 impl PluginSlot {
     pub fn new(pool: Pool) -> PluginSlot {
-        PluginSlot {
-            current: RwLock::new(Arc::new(pool)),
-        }
+        PluginSlot { current: RwLock::new(Arc::new(pool)) }
     }
 
     /// The pool calls should use now; hold it for the whole call.
     pub fn current(&self) -> Arc<Pool> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Makes `pool` current and returns the previous one (calls in flight

@@ -42,9 +42,7 @@ impl LogLevel {
             "warn" | "warning" => Ok(LogLevel::Warn),
             "error" => Ok(LogLevel::Error),
             "off" | "none" => Ok(LogLevel::Off),
-            other => Err(format!(
-                "unknown log level {other:?} (use trace, debug, info, warn, error or off)"
-            )),
+            other => Err(format!("unknown log level {other:?} (use trace, debug, info, warn, error or off)")),
         }
     }
 
@@ -86,11 +84,7 @@ impl LogSink {
             return;
         }
         self.bytes += message.len();
-        self.lines.push(LogLine {
-            level,
-            message,
-            timestamp: SystemTime::now(),
-        });
+        self.lines.push(LogLine { level, message, timestamp: SystemTime::now() });
     }
 
     /// Appends WASI output for stream `0` (stdout) or `1` (stderr).
@@ -118,15 +112,8 @@ impl LogSink {
             }
         }
         if self.dropped > 0 {
-            let note = format!(
-                "[alyx: {} log lines dropped, log cap reached]",
-                self.dropped
-            );
-            self.lines.push(LogLine {
-                level: LogLevel::Warn,
-                message: note,
-                timestamp: SystemTime::now(),
-            });
+            let note = format!("[alyx: {} log lines dropped, log cap reached]", self.dropped);
+            self.lines.push(LogLine { level: LogLevel::Warn, message: note, timestamp: SystemTime::now() });
         }
         self.bytes = 0;
         self.dropped = 0;
@@ -169,10 +156,7 @@ impl Vars {
             return Err(VarError::Disabled);
         }
         let mut vars = self.lock();
-        let old = vars
-            .map
-            .get(key)
-            .map_or(0, |v| (key.len() + v.len()) as u64);
+        let old = vars.map.get(key).map_or(0, |v| (key.len() + v.len()) as u64);
         let new = value.map_or(0, |v| (key.len() + v.len()) as u64);
         let total = vars.bytes - old + new;
         if total > max_bytes {
@@ -280,10 +264,7 @@ impl HostState {
             kernel: Kernel::new(memory_bytes),
             shared,
             vars,
-            limiter: Limiter {
-                memory_bytes,
-                hit: false,
-            },
+            limiter: Limiter { memory_bytes, hit: false },
             deadline: None,
             logs: LogSink::default(),
             http_status: 0,
@@ -309,8 +290,7 @@ impl HostState {
 
     /// Time left before the deadline (`None` = no deadline).
     pub fn remaining(&self) -> Option<std::time::Duration> {
-        self.deadline
-            .map(|d| d.saturating_duration_since(Instant::now()))
+        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Copies bytes into a new kernel block, failing on the arena cap.
@@ -320,10 +300,7 @@ impl HostState {
         }
         match self.kernel.alloc_bytes(bytes) {
             0 => {
-                log::debug!(
-                    "{}: {function}: Extism memory cap reached",
-                    self.shared.name
-                );
+                log::debug!("{}: {function}: Extism memory cap reached", self.shared.name);
                 Err(HostError::MemoryLimit(MemoryLimit::Kernel))
             }
             handle => Ok(handle),
@@ -333,10 +310,7 @@ impl HostState {
     /// The bytes of a block passed to a host function; a non-zero handle
     /// that is not a live block is an error naming the function.
     pub fn read_block(&self, function: &str, handle: u64) -> Result<Vec<u8>, HostError> {
-        self.kernel
-            .block(handle)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| HostError::bad_handle(function, handle))
+        self.kernel.block(handle).map(<[u8]>::to_vec).ok_or_else(|| HostError::bad_handle(function, handle))
     }
 
     /// Like [`HostState::read_block`], as UTF-8 text.

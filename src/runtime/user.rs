@@ -50,9 +50,7 @@ impl HostCall<'_> {
 
     /// Copies bytes into a new block for the plugin; 0 for empty bytes.
     pub fn write(&mut self, bytes: &[u8]) -> Result<u64, String> {
-        self.state
-            .alloc_bytes("host function", bytes)
-            .map_err(|e| e.to_string())
+        self.state.alloc_bytes("host function", bytes).map_err(|e| e.to_string())
     }
 
     /// Frees a block the plugin passed.
@@ -85,11 +83,7 @@ pub struct HostFunction {
 
 impl fmt::Debug for HostFunction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "HostFunction({}::{} {:?} -> {:?})",
-            self.namespace, self.name, self.params, self.results
-        )
+        write!(f, "HostFunction({}::{} {:?} -> {:?})", self.namespace, self.name, self.params, self.results)
     }
 }
 
@@ -100,10 +94,7 @@ impl HostFunction {
         name: &str,
         params: &[ValueType],
         results: &[ValueType],
-        callback: impl Fn(&mut HostCall<'_>, &[Value]) -> Result<Vec<Value>, String>
-        + Send
-        + Sync
-        + 'static,
+        callback: impl Fn(&mut HostCall<'_>, &[Value]) -> Result<Vec<Value>, String> + Send + Sync + 'static,
     ) -> HostFunction {
         HostFunction {
             namespace: USER_MODULE.to_string(),
@@ -122,10 +113,7 @@ impl HostFunction {
 }
 
 /// Defines the built-in and the given user functions in the linker.
-pub fn define(
-    linker: &mut Linker<HostState>,
-    functions: &[HostFunction],
-) -> Result<(), wasmi::Error> {
+pub fn define(linker: &mut Linker<HostState>, functions: &[HostFunction]) -> Result<(), wasmi::Error> {
     linker.func_wrap(USER_MODULE, "alyx_http_request", alyx_http_request)?;
     for function in functions {
         define_one(linker, function.clone())?;
@@ -138,9 +126,7 @@ pub fn signature(module: &str, name: &str, functions: &[HostFunction]) -> Option
     if module == USER_MODULE && name == "alyx_http_request" {
         return Some(super::plugin::signature_from("II", "I"));
     }
-    let f = functions
-        .iter()
-        .find(|f| f.namespace == module && f.name == name)?;
+    let f = functions.iter().find(|f| f.namespace == module && f.name == name)?;
     Some(func_type(f))
 }
 
@@ -154,31 +140,20 @@ fn func_type(function: &HostFunction) -> FuncType {
 fn define_one(linker: &mut Linker<HostState>, function: HostFunction) -> Result<(), wasmi::Error> {
     let ty = func_type(&function);
     let (namespace, name) = (function.namespace.clone(), function.name.clone());
-    linker.func_new(
-        &namespace,
-        &name,
-        ty,
-        move |mut caller: Caller<'_, HostState>, args, out| {
-            let args: Vec<Value> = args.iter().map(to_value).collect();
-            let mut call = HostCall {
-                state: caller.data_mut(),
-            };
-            let results = (function.callback)(&mut call, &args)
-                .map_err(|message| HostError::failed(&function.name, message))?;
-            if results.len() != out.len() {
-                let message = format!(
-                    "returned {} values, its type says {}",
-                    results.len(),
-                    out.len()
-                );
-                return Err(HostError::failed(&function.name, message).into());
-            }
-            for (slot, value) in out.iter_mut().zip(results) {
-                *slot = from_value(value);
-            }
-            Ok(())
-        },
-    )?;
+    linker.func_new(&namespace, &name, ty, move |mut caller: Caller<'_, HostState>, args, out| {
+        let args: Vec<Value> = args.iter().map(to_value).collect();
+        let mut call = HostCall { state: caller.data_mut() };
+        let results = (function.callback)(&mut call, &args)
+            .map_err(|message| HostError::failed(&function.name, message))?;
+        if results.len() != out.len() {
+            let message = format!("returned {} values, its type says {}", results.len(), out.len());
+            return Err(HostError::failed(&function.name, message).into());
+        }
+        for (slot, value) in out.iter_mut().zip(results) {
+            *slot = from_value(value);
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

@@ -84,12 +84,8 @@ pub const SIGNATURES: &[(&str, &str, &str)] = &[
 
 /// Defines all of preview1: real functions first, `ENOSYS` stubs for the rest.
 pub fn define(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    l.func_wrap(MODULE, "args_sizes_get", |c: Ctx, a: i32, b: i32| {
-        write_pair(c, a, b)
-    })?;
-    l.func_wrap(MODULE, "environ_sizes_get", |c: Ctx, a: i32, b: i32| {
-        write_pair(c, a, b)
-    })?;
+    l.func_wrap(MODULE, "args_sizes_get", |c: Ctx, a: i32, b: i32| write_pair(c, a, b))?;
+    l.func_wrap(MODULE, "environ_sizes_get", |c: Ctx, a: i32, b: i32| write_pair(c, a, b))?;
     l.func_wrap(MODULE, "args_get", |_: Ctx, _: i32, _: i32| SUCCESS)?;
     l.func_wrap(MODULE, "environ_get", |_: Ctx, _: i32, _: i32| SUCCESS)?;
     l.func_wrap(MODULE, "clock_res_get", clock_res_get)?;
@@ -99,32 +95,16 @@ pub fn define(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
     l.func_wrap(MODULE, "fd_read", fd_read)?;
     l.func_wrap(MODULE, "fd_close", |_: Ctx, fd: i32| stdio_or(fd, SUCCESS))?;
     l.func_wrap(MODULE, "fd_fdstat_get", fd_fdstat_get)?;
-    l.func_wrap(MODULE, "fd_fdstat_set_flags", |_: Ctx, fd: i32, _: i32| {
-        stdio_or(fd, SUCCESS)
-    })?;
+    l.func_wrap(MODULE, "fd_fdstat_set_flags", |_: Ctx, fd: i32, _: i32| stdio_or(fd, SUCCESS))?;
     l.func_wrap(MODULE, "fd_filestat_get", fd_filestat_get)?;
     l.func_wrap(MODULE, "fd_prestat_get", |_: Ctx, _: i32, _: i32| EBADF)?;
-    l.func_wrap(
-        MODULE,
-        "fd_prestat_dir_name",
-        |_: Ctx, _: i32, _: i32, _: i32| EBADF,
-    )?;
-    l.func_wrap(
-        MODULE,
-        "fd_seek",
-        |_: Ctx, fd: i32, _: i64, _: i32, _: i32| stdio_or(fd, ESPIPE),
-    )?;
-    l.func_wrap(MODULE, "fd_tell", |_: Ctx, fd: i32, _: i32| {
-        stdio_or(fd, ESPIPE)
-    })?;
+    l.func_wrap(MODULE, "fd_prestat_dir_name", |_: Ctx, _: i32, _: i32, _: i32| EBADF)?;
+    l.func_wrap(MODULE, "fd_seek", |_: Ctx, fd: i32, _: i64, _: i32, _: i32| stdio_or(fd, ESPIPE))?;
+    l.func_wrap(MODULE, "fd_tell", |_: Ctx, fd: i32, _: i32| stdio_or(fd, ESPIPE))?;
     l.func_wrap(MODULE, "poll_oneoff", poll_oneoff)?;
-    l.func_wrap(
-        MODULE,
-        "proc_exit",
-        |_: Ctx, code: i32| -> Result<(), wasmi::Error> {
-            Err(HostError::Exit(code as u32).into())
-        },
-    )?;
+    l.func_wrap(MODULE, "proc_exit", |_: Ctx, code: i32| -> Result<(), wasmi::Error> {
+        Err(HostError::Exit(code as u32).into())
+    })?;
     l.func_wrap(MODULE, "sched_yield", |_: Ctx| SUCCESS)?;
     define_stubs(l)
 }
@@ -229,10 +209,7 @@ fn clock_time_get(mut c: Ctx, id: i32, _precision: i64, ptr: i32) -> i32 {
         return EFAULT;
     };
     let now = match id {
-        0 => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64,
+        0 => SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64,
         1..=3 => monotonic_nanos(),
         _ => return EINVAL,
     };
@@ -301,19 +278,11 @@ fn fd_write(mut c: Ctx, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> i32
         Err(e) => return e,
     };
     let max = state.shared.limits.max_log_bytes;
-    let (stream, level) = if fd == 1 {
-        (0, STDOUT_LEVEL)
-    } else {
-        (1, STDERR_LEVEL)
-    };
+    let (stream, level) = if fd == 1 { (0, STDOUT_LEVEL) } else { (1, STDERR_LEVEL) };
     if level >= state.shared.log_level {
         state.logs.write_stream(stream, &bytes, level, max);
     }
-    errno(write_bytes(
-        mem,
-        nwritten,
-        &(bytes.len() as u32).to_le_bytes(),
-    ))
+    errno(write_bytes(mem, nwritten, &(bytes.len() as u32).to_le_bytes()))
 }
 
 /// stdin is empty: reads return end of file.
@@ -360,13 +329,7 @@ const EVENTTYPE_CLOCK: u8 = 0;
 
 /// Sleeps until the earliest clock subscription (never past the call's
 /// deadline); fd subscriptions on stdio are ready at once.
-fn poll_oneoff(
-    mut c: Ctx,
-    subs: i32,
-    events: i32,
-    nsubs: i32,
-    nevents: i32,
-) -> Result<i32, wasmi::Error> {
+fn poll_oneoff(mut c: Ctx, subs: i32, events: i32, nsubs: i32, nevents: i32) -> Result<i32, wasmi::Error> {
     let Some((mem, state)) = memory(&mut c) else {
         return Ok(EFAULT);
     };
@@ -383,8 +346,8 @@ fn poll_oneoff(
     let mut event = [0u8; EVENT_SIZE];
     event[0..8].copy_from_slice(&userdata.to_le_bytes());
     event[10] = event_type;
-    let result = write_bytes(mem, events, &event)
-        .and_then(|()| write_bytes(mem, nevents, &1u32.to_le_bytes()));
+    let result =
+        write_bytes(mem, events, &event).and_then(|()| write_bytes(mem, nevents, &1u32.to_le_bytes()));
     Ok(errno(result))
 }
 
@@ -395,11 +358,7 @@ fn read_subscriptions(mem: &[u8], at: usize, n: usize) -> Result<Option<(u64, u8
         let base = at + i * SUBSCRIPTION_SIZE;
         let userdata = read_u64(mem, base)?;
         let tag = *mem.get(base + 8).ok_or(EFAULT)?;
-        let wait = if tag == EVENTTYPE_CLOCK {
-            clock_wait(mem, base)?
-        } else {
-            Duration::ZERO
-        };
+        let wait = if tag == EVENTTYPE_CLOCK { clock_wait(mem, base)? } else { Duration::ZERO };
         if best.is_none_or(|(_, _, w)| wait < w) {
             best = Some((userdata, tag, wait));
         }
@@ -410,18 +369,12 @@ fn read_subscriptions(mem: &[u8], at: usize, n: usize) -> Result<Option<(u64, u8
 fn clock_wait(mem: &[u8], base: usize) -> Result<Duration, i32> {
     let clock_id = read_u32(mem, base + 16)?;
     let timeout = read_u64(mem, base + 24)?;
-    let flags = u16::from_le_bytes([
-        *mem.get(base + 40).ok_or(EFAULT)?,
-        *mem.get(base + 41).ok_or(EFAULT)?,
-    ]);
+    let flags = u16::from_le_bytes([*mem.get(base + 40).ok_or(EFAULT)?, *mem.get(base + 41).ok_or(EFAULT)?]);
     if flags & 1 == 0 {
         return Ok(Duration::from_nanos(timeout));
     }
     let now = match clock_id {
-        0 => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64,
+        0 => SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64,
         _ => monotonic_nanos(),
     };
     Ok(Duration::from_nanos(timeout.saturating_sub(now)))

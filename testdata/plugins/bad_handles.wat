@@ -1,7 +1,8 @@
 ;; bad_handles.wat: every export passes a bogus handle (0xDEADBEEF, or an
 ;; address far out of range) where a handle is expected, then returns 0.
-;;   config_get, var_get, var_set_key, var_set_value, log_info, log_error,
-;;   http_request -> the host must fail the call with an error naming itself
+;;   config_get, var_get, var_set_key, var_set_value, log_info, log_warn,
+;;   log_error, http_request, alyx_http_request -> the host must fail the
+;;   call with an error naming itself
 ;;   error_set, output_set, length, free, load_u8, load_u64, store_u8,
 ;;   store_u64, input_load_u64 -> harmless: the call succeeds
 (module
@@ -16,6 +17,8 @@
   (import "extism:host/env" "var_set" (func $var_set (param i64 i64)))
   (import "extism:host/env" "log_info" (func $log_info (param i64)))
   (import "extism:host/env" "log_error" (func $log_error (param i64)))
+  (import "extism:host/env" "log_warn" (func $log_warn (param i64)))
+  (import "extism:host/user" "alyx_http_request" (func $alyx_http_request (param i64 i64) (result i64)))
   (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
   (import "extism:host/env" "length" (func $length (param i64) (result i64)))
   (import "extism:host/env" "free" (func $free (param i64)))
@@ -86,6 +89,12 @@
     (i32.const 0))
   (func (export "log_info") (result i32)
     (call $log_info (i64.const 3735928559))
+    (i32.const 0))
+  (func (export "log_warn") (result i32)
+    (call $log_warn (i64.const 3735928559))
+    (i32.const 0))
+  (func (export "alyx_http_request") (result i32)
+    (drop (call $alyx_http_request (i64.const 3735928559) (i64.const 0)))
     (i32.const 0))
   (func (export "log_error") (result i32)
     (call $log_error (i64.const 3735928559))

@@ -54,11 +54,7 @@ impl TestServer {
                 }
             }
         });
-        TestServer {
-            addr,
-            seen,
-            thread: Some(thread),
-        }
+        TestServer { addr, seen, thread: Some(thread) }
     }
 
     /// A server that accepts one connection and never answers (until the
@@ -74,11 +70,7 @@ impl TestServer {
                 let _ = stream.read_to_end(&mut sink);
             }
         });
-        TestServer {
-            addr,
-            seen,
-            thread: Some(thread),
-        }
+        TestServer { addr, seen, thread: Some(thread) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -87,9 +79,7 @@ impl TestServer {
 
     /// The next request seen, waiting at most 5 s.
     pub fn next_request(&self) -> Seen {
-        self.seen
-            .recv_timeout(Duration::from_secs(5))
-            .expect("the server saw a request")
+        self.seen.recv_timeout(Duration::from_secs(5)).expect("the server saw a request")
     }
 }
 
@@ -120,24 +110,14 @@ fn handle(stream: TcpStream, answer: &impl Fn(&Seen) -> Answer) -> Option<Seen> 
         let (k, v) = h.split_once(':')?;
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    let length =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let seen = Seen {
-        method,
-        path,
-        headers,
-        body,
-    };
+    let seen = Seen { method, path, headers, body };
     let (status, extra, bytes) = answer(&seen);
-    let mut response = format!(
-        "HTTP/1.1 {status} Whatever\r\ncontent-length: {}\r\nconnection: close\r\n",
-        bytes.len()
-    );
+    let mut response =
+        format!("HTTP/1.1 {status} Whatever\r\ncontent-length: {}\r\nconnection: close\r\n", bytes.len());
     for (k, v) in extra {
         response.push_str(&format!("{k}: {v}\r\n"));
     }
