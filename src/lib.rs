@@ -7,7 +7,10 @@
 
 pub mod call;
 pub mod cli;
+pub mod config;
 pub mod discovery;
 pub mod manifest;
+pub mod registry;
 pub mod runtime;
+pub mod stats;
 pub mod units;

@@ -72,6 +72,29 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// Formats a time as RFC 3339 in UTC with seconds: `2026-11-24T01:02:03Z`.
+pub fn format_rfc3339(time: std::time::SystemTime) -> String {
+    let secs = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's published algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +126,15 @@ mod tests {
     fn pages_or_size() {
         assert_eq!(parse_pages_or_size("2"), Ok(2 * PAGE));
         assert_eq!(parse_pages_or_size("1MiB"), Ok(1 << 20));
+    }
+
+    #[test]
+    fn times_format_as_rfc3339() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_741_323);
+        assert_eq!(format_rfc3339(t), "2026-11-27T01:02:03Z");
+        assert_eq!(format_rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(format_rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 
     #[test]

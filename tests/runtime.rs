@@ -832,12 +832,13 @@ fn concurrent_calls_spread_over_engine_shards() {
 
 #[test]
 fn swapping_a_slot_keeps_calls_in_flight_on_the_old_version() {
-    let old = Pool::new(compile(spec("init.wat")), Vars::new(), 2).unwrap();
-    let slot = PluginSlot::new(old);
-    let in_flight = slot.current();
+    let slot = PluginSlot::empty();
+    assert!(slot.current().is_none());
+    assert!(slot.swap(Pool::new(compile(spec("init.wat")), Vars::new(), 2).unwrap()).is_none());
+    let in_flight = slot.current().unwrap();
     let new = Pool::new(compile(spec("init_ctors.wat")), Vars::new(), 2).unwrap();
-    let previous = slot.swap(new);
+    let previous = slot.swap(new).unwrap();
     assert!(Arc::ptr_eq(&previous, &in_flight));
     assert_eq!(output(&in_flight.call("handle", b"")), "42", "the old version still serves its caller");
-    assert_eq!(output(&slot.call("handle", b"")), "7", "new calls use the new version");
+    assert_eq!(output(&slot.current().unwrap().call("handle", b"")), "7", "new calls use the new version");
 }

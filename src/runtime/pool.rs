@@ -230,30 +230,32 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The current version of a function's plugin, swappable atomically.
+/// The current version of a function's plugin, swappable atomically; empty
+/// until a first version loads.
+#[derive(Default)]
 pub struct PluginSlot {
-    current: RwLock<Arc<Pool>>,
+    current: RwLock<Option<Arc<Pool>>>,
 }
 
 impl PluginSlot {
     pub fn new(pool: Pool) -> PluginSlot {
-        PluginSlot { current: RwLock::new(Arc::new(pool)) }
+        PluginSlot { current: RwLock::new(Some(Arc::new(pool))) }
+    }
+
+    /// A slot with no version yet.
+    pub fn empty() -> PluginSlot {
+        PluginSlot::default()
     }
 
     /// The pool calls should use now; hold it for the whole call.
-    pub fn current(&self) -> Arc<Pool> {
+    pub fn current(&self) -> Option<Arc<Pool>> {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Makes `pool` current and returns the previous one (calls in flight
     /// finish on it; it is freed when the last one returns).
-    pub fn swap(&self, pool: Pool) -> Arc<Pool> {
+    pub fn swap(&self, pool: Pool) -> Option<Arc<Pool>> {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *current, Arc::new(pool))
-    }
-
-    /// Calls `export` on the current version.
-    pub fn call(&self, export: &str, input: &[u8]) -> CallReport {
-        self.current().call(export, input)
+        current.replace(Arc::new(pool))
     }
 }

@@ -1,0 +1,308 @@
+//! Server configuration: `alyx.yaml` (optional) < environment (`ALYX_*`) <
+//! command-line flags, merged from one table of settings and then turned
+//! into a typed, immutable [`ServeConfig`] in one step. The same table
+//! produces `alyx serve --help`, so every setting documents its default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::runtime::LogLevel;
+use crate::units::{parse_duration, parse_size};
+
+/// One setting: its name in the YAML file (and, with `-` for `_`, its
+/// flag), its environment variable, its default and its help text.
+pub struct Setting {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every setting of `alyx serve` and `alyx dev`.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "listen",
+        env: "ALYX_LISTEN",
+        default: "127.0.0.1:8090",
+        help: "address to listen on; port 0 picks a free port",
+    },
+    Setting { key: "dir", env: "ALYX_DIR", default: "./functions", help: "the functions folder" },
+    Setting { key: "workers", env: "ALYX_WORKERS", default: "8", help: "HTTP worker threads" },
+    Setting {
+        key: "timeout",
+        env: "ALYX_TIMEOUT",
+        default: "30s",
+        help: "default time limit of one invocation",
+    },
+    Setting {
+        key: "memory",
+        env: "ALYX_MEMORY",
+        default: "256MiB",
+        help: "default memory cap of a function",
+    },
+    Setting {
+        key: "instances",
+        env: "ALYX_INSTANCES",
+        default: "4",
+        help: "most instances of one function at once",
+    },
+    Setting { key: "max_body", env: "ALYX_MAX_BODY", default: "4MiB", help: "largest request body accepted" },
+    Setting {
+        key: "queue_depth",
+        env: "ALYX_QUEUE_DEPTH",
+        default: "64",
+        help: "calls that may wait for a busy function before 503",
+    },
+    Setting {
+        key: "api_keys",
+        env: "ALYX_API_KEYS",
+        default: "",
+        help: "comma-separated keys required to invoke functions (empty: none needed)",
+    },
+    Setting {
+        key: "admin_token",
+        env: "ALYX_ADMIN_TOKEN",
+        default: "",
+        help: "token for admin endpoints (empty: admin endpoints disabled)",
+    },
+    Setting {
+        key: "public_url",
+        env: "ALYX_PUBLIC_URL",
+        default: "",
+        help: "URL functions call back to (default: http://LISTEN)",
+    },
+    Setting {
+        key: "grace",
+        env: "ALYX_GRACE",
+        default: "10s",
+        help: "how long shutdown waits for requests in flight",
+    },
+    Setting {
+        key: "log_level",
+        env: "ALYX_LOG_LEVEL",
+        default: "info",
+        help: "plugin log level: trace, debug, info, warn, error, off",
+    },
+];
+
+/// The typed configuration of a server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub dir: PathBuf,
+    pub workers: usize,
+    pub timeout: Duration,
+    pub memory: u64,
+    pub instances: usize,
+    pub max_body: u64,
+    pub queue_depth: usize,
+    pub api_keys: Vec<String>,
+    pub admin_token: Option<String>,
+    pub public_url: Option<String>,
+    pub grace: Duration,
+    pub log_level: LogLevel,
+}
+
+/// Builds the configuration from the flags (after `serve`), the process
+/// environment and the configuration file.
+pub fn load(args: &[String]) -> Result<ServeConfig, String> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let (flags, file) = parse_flags(args)?;
+    let file_values = read_file(file.as_deref())?;
+    build(&merge(&file_values, &env, &flags))
+}
+
+/// `--key value` / `--key=value` pairs and the `--config FILE` flag.
+fn parse_flags(args: &[String]) -> Result<(BTreeMap<String, String>, Option<String>), String> {
+    let mut flags = BTreeMap::new();
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            return Err(format!("unexpected argument {arg:?}"));
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag, None),
+        };
+        let value = inline.or_else(|| it.next().cloned()).ok_or_else(|| format!("--{name} needs a value"))?;
+        let key = name.replace('-', "_");
+        if key == "config" {
+            file = Some(value);
+        } else if SETTINGS.iter().any(|s| s.key == key) {
+            flags.insert(key, value);
+        } else {
+            return Err(format!("unknown option --{name}"));
+        }
+    }
+    Ok((flags, file))
+}
+
+/// The YAML file's settings; `alyx.yaml` in the current folder is read if
+/// it exists and no file was named.
+fn read_file(named: Option<&str>) -> Result<BTreeMap<String, String>, String> {
+    let path = named.unwrap_or("alyx.yaml");
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if named.is_none() && e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(format!("cannot read {path}: {e}")),
+    };
+    parse_file(path, &text)
+}
+
+fn parse_file(path: &str, text: &str) -> Result<BTreeMap<String, String>, String> {
+    let map: Option<BTreeMap<String, serde_yaml_ng::Value>> =
+        serde_yaml_ng::from_str(text).map_err(|e| format!("{path}: not valid YAML: {e}"))?;
+    let mut out = BTreeMap::new();
+    for (key, value) in map.unwrap_or_default() {
+        if !SETTINGS.iter().any(|s| s.key == key) {
+            return Err(format!("{path}: {key}: unknown setting (see `alyx serve --help`)"));
+        }
+        let text = match value {
+            serde_yaml_ng::Value::String(s) => s,
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+            serde_yaml_ng::Value::Null => String::new(),
+            serde_yaml_ng::Value::Sequence(items) => {
+                items.iter().filter_map(|v| v.as_str().map(String::from)).collect::<Vec<_>>().join(",")
+            }
+            _ => return Err(format!("{path}: {key}: must be a value or a list")),
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+/// Defaults < file < environment < flags.
+fn merge(
+    file: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+    flags: &BTreeMap<String, String>,
+) -> BTreeMap<&'static str, String> {
+    SETTINGS
+        .iter()
+        .map(|s| {
+            let value = flags
+                .get(s.key)
+                .or_else(|| env.get(s.env))
+                .or_else(|| file.get(s.key))
+                .cloned()
+                .unwrap_or_else(|| s.default.to_string());
+            (s.key, value)
+        })
+        .collect()
+}
+
+fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
+    let get = |key: &str| v.get(key).map(String::as_str).unwrap_or_default();
+    let number = |key: &str| -> Result<usize, String> {
+        get(key)
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{key}: must be a whole number above 0"))
+    };
+    let duration = |key: &str| parse_duration(get(key)).map_err(|e| format!("{key}: {e}"));
+    let size = |key: &str| parse_size(get(key)).map_err(|e| format!("{key}: {e}"));
+    let optional = |key: &str| Some(get(key).trim().to_string()).filter(|s| !s.is_empty());
+    Ok(ServeConfig {
+        listen: get("listen").to_string(),
+        dir: PathBuf::from(get("dir")),
+        workers: number("workers")?,
+        timeout: duration("timeout")?,
+        memory: size("memory")?,
+        instances: number("instances")?,
+        max_body: size("max_body")?,
+        queue_depth: get("queue_depth").trim().parse().map_err(|_| "queue_depth: must be a whole number")?,
+        api_keys: get("api_keys")
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect(),
+        admin_token: optional("admin_token"),
+        public_url: optional("public_url"),
+        grace: duration("grace")?,
+        log_level: LogLevel::parse(get("log_level")).map_err(|e| format!("log_level: {e}"))?,
+    })
+}
+
+/// The options part of `alyx serve --help`.
+pub fn help() -> String {
+    let mut out = String::from("options (flag, environment variable, default):\n");
+    out.push_str("  --config FILE            settings file (default: ./alyx.yaml if present)\n");
+    for s in SETTINGS {
+        let flag = format!("--{} VALUE", s.key.replace('_', "-"));
+        let default = if s.default.is_empty() { "none" } else { s.default };
+        out.push_str(&format!("  {flag:<24} {}\n  {:<24} {}, default {default}\n", s.help, "", s.env));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn defaults_make_a_valid_config() {
+        let c = build(&merge(&map(&[]), &map(&[]), &map(&[]))).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8090");
+        assert_eq!((c.timeout, c.memory, c.admin_token), (Duration::from_secs(30), 256 << 20, None));
+    }
+
+    #[test]
+    fn flags_beat_environment_beat_file() {
+        let file = map(&[("listen", "0.0.0.0:1"), ("workers", "3"), ("timeout", "5s")]);
+        let env = map(&[("ALYX_LISTEN", "0.0.0.0:2"), ("ALYX_WORKERS", "4")]);
+        let (flags, _) = parse_flags(&args("--listen 0.0.0.0:3")).unwrap();
+        let c = build(&merge(&file, &env, &flags)).unwrap();
+        assert_eq!((c.listen.as_str(), c.workers, c.timeout), ("0.0.0.0:3", 4, Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn flags_accept_both_forms_and_dashes() {
+        let (flags, file) = parse_flags(&args("--max-body=1MiB --queue-depth 3 --config x.yaml")).unwrap();
+        assert_eq!(flags["max_body"], "1MiB");
+        assert_eq!(flags["queue_depth"], "3");
+        assert_eq!(file.as_deref(), Some("x.yaml"));
+        assert!(parse_flags(&args("--bogus 1")).unwrap_err().contains("--bogus"));
+        assert!(parse_flags(&args("--listen")).unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn file_lists_and_unknown_keys() {
+        let values = parse_file("alyx.yaml", "api_keys: [a, b]\nworkers: 2").unwrap();
+        assert_eq!(values["api_keys"], "a,b");
+        let c = build(&merge(&values, &map(&[]), &map(&[]))).unwrap();
+        assert_eq!(c.api_keys, ["a", "b"]);
+        assert!(parse_file("alyx.yaml", "wrokers: 2").unwrap_err().contains("wrokers"));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let bad = |k: &str, v: &str| build(&merge(&map(&[(k, v)]), &map(&[]), &map(&[]))).unwrap_err();
+        assert!(bad("workers", "0").starts_with("workers:"));
+        assert!(bad("timeout", "soon").starts_with("timeout:"));
+        assert!(bad("memory", "lots").starts_with("memory:"));
+        assert!(bad("log_level", "loud").starts_with("log_level:"));
+    }
+
+    #[test]
+    fn help_lists_every_setting_with_its_default() {
+        let text = help();
+        for s in SETTINGS {
+            assert!(text.contains(s.env), "{}", s.key);
+        }
+        assert!(text.contains("127.0.0.1:8090"));
+    }
+}
