@@ -2,9 +2,8 @@
 # required; everything else is built from this repository.
 
 CARGO ?= cargo
-EXAMPLE_INPUT ?= Hello, World!
 
-.PHONY: build test unit lint bench run release clean
+.PHONY: build test lint bench run clean
 
 build:
 	$(CARGO) build --release
@@ -21,10 +20,9 @@ lint:
 bench:
 	$(CARGO) bench --bench runtime
 
-## Until the server lands (issue 3): call the bundled count-vowels plugin.
+## Serve the bundled example functions on http://127.0.0.1:8090.
 run: build
-	./target/release/alyx call testdata/plugins/count_vowels.wat count_vowels --input "$(EXAMPLE_INPUT)"
-	@echo
+	./target/release/alyx serve --dir testdata/functions
 
 clean:
 	$(CARGO) clean

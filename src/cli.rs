@@ -1,17 +1,19 @@
 //! The command line: picks the mode from the first argument and maps its
 //! result to an exit code. One entry function per mode.
 
-use crate::call;
+use crate::{call, serve};
 
 const USAGE: &str = "\
 alyx: a small, fast, trustworthy server for WebAssembly functions
 
 usage:
+  alyx serve [options]                         serve the functions folder over HTTP
+  alyx validate [DIR]                          report every problem in a functions folder
   alyx call <plugin.wasm> <export> [options]   call one export of an Extism plugin
   alyx help [command]                          show help
   alyx version                                 show the version
 
-Run `alyx call --help` for the options of `call`.";
+Run `alyx serve --help` or `alyx call --help` for their options.";
 
 /// Runs the command line; returns the process exit code.
 pub fn run(args: Vec<String>) -> i32 {
@@ -21,6 +23,8 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     match command {
         "call" => call::main(rest),
+        "serve" => serve::main(rest),
+        "validate" => serve::validate(rest),
         "version" | "--version" | "-V" => {
             println!("alyx {}", env!("CARGO_PKG_VERSION"));
             0
@@ -36,6 +40,7 @@ pub fn run(args: Vec<String>) -> i32 {
 fn help(topic: Option<&str>) -> i32 {
     match topic {
         Some("call") => println!("{}", call::USAGE),
+        Some("serve") => println!("{}\n{}", serve::USAGE, crate::config::help()),
         _ => println!("{USAGE}"),
     }
     0

@@ -104,6 +104,14 @@ pub struct ServeConfig {
     pub log_level: LogLevel,
 }
 
+impl Default for ServeConfig {
+    /// Every setting at its documented default.
+    fn default() -> ServeConfig {
+        build(&merge(&BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()))
+            .expect("the documented defaults are valid (tested)")
+    }
+}
+
 /// Builds the configuration from the flags (after `serve`), the process
 /// environment and the configuration file.
 pub fn load(args: &[String]) -> Result<ServeConfig, String> {

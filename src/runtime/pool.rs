@@ -105,6 +105,11 @@ impl Pool {
         &self.vars
     }
 
+    /// Callers waiting for an instance right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
     pub fn stats(&self) -> PoolStats {
         let idle: usize = self.shards.iter().map(ShardPool::len).sum();
         let total = self.total.load(Ordering::SeqCst);

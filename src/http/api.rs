@@ -1,0 +1,184 @@
+//! The read-only endpoints: function listings, statistics, health and
+//! Prometheus metrics, rendered from the registry.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::reply::Reply;
+use crate::manifest::Manifest;
+use crate::registry::{Function, Registry, ReloadSummary};
+use crate::stats::BUCKETS;
+use crate::units::format_rfc3339;
+
+/// One function as `GET /api/functions` and `/api/functions/{name}` show it.
+pub fn function_json(f: &Function) -> Value {
+    let state = f.state();
+    let m = &state.manifest;
+    let instances = f.pool().map(|p| p.stats());
+    json!({
+        "name": f.name,
+        "status": f.status(),
+        "plugin_hash": state.plugin.as_ref().map(|p| p.hash.clone()),
+        "plugin_size": state.plugin.as_ref().map(|p| p.size),
+        "loaded_at": state.plugin.as_ref().map(|p| format_rfc3339(p.loaded_at)),
+        "last_error": state.last_error,
+        "entrypoint": m.entrypoint,
+        "limits": {
+            "timeout_ms": m.timeout.map(|t| t.as_millis() as u64),
+            "memory_bytes": m.memory,
+        },
+        "allowed_hosts": m.allowed_hosts,
+        "dependencies": m.dependencies,
+        "triggers": triggers(m),
+        "instances": instances.map(|s| json!({"busy": s.busy, "idle": s.idle})),
+    })
+}
+
+fn triggers(m: &Manifest) -> Value {
+    let routes: Vec<Value> = m.routes.iter().map(|r| json!({"path": r.path, "methods": r.methods})).collect();
+    let hooks: Vec<Value> = m
+        .hooks
+        .iter()
+        .map(|h| {
+            json!({
+                "type": format!("{:?}", h.kind).to_lowercase(),
+                "source": h.source,
+                "action": h.action,
+                "mode": format!("{:?}", h.mode).to_lowercase(),
+                "verified": h.verification.is_some(),
+            })
+        })
+        .collect();
+    let schedules: Vec<Value> = m
+        .schedules
+        .iter()
+        .map(|s| json!({"name": s.name, "type": format!("{:?}", s.kind).to_lowercase(), "expression": s.expression, "timezone": s.timezone}))
+        .collect();
+    json!({"routes": routes, "hooks": hooks, "schedules": schedules})
+}
+
+pub fn list(registry: &Registry) -> Reply {
+    let functions: Vec<Value> = registry.list().iter().map(|f| function_json(f)).collect();
+    let problems: Vec<String> = registry.problems().iter().map(ToString::to_string).collect();
+    Reply::json(200, &json!({"functions": functions, "problems": problems}))
+}
+
+pub fn stats(registry: &Registry) -> Reply {
+    let mut out = serde_json::Map::new();
+    for f in registry.list() {
+        let instances = f.pool().map(|p| p.stats());
+        let mut summary = serde_json::to_value(f.stats.summary()).unwrap_or(Value::Null);
+        summary["instances"] = json!({
+            "busy": instances.map_or(0, |s| s.busy),
+            "idle": instances.map_or(0, |s| s.idle),
+        });
+        out.insert(f.name.clone(), summary);
+    }
+    Reply::json(200, &json!({"functions": out}))
+}
+
+pub fn reload_json(summary: &ReloadSummary) -> Reply {
+    Reply::json(
+        200,
+        &json!({
+            "success": true,
+            "loaded": summary.loaded,
+            "unchanged": summary.unchanged,
+            "failed": summary.failed,
+            "removed": summary.removed,
+            "problems": summary.problems,
+        }),
+    )
+}
+
+fn counts(registry: &Registry) -> (usize, usize) {
+    let functions = registry.list();
+    let loaded = functions.iter().filter(|f| f.status() == "loaded").count();
+    (loaded, functions.len() - loaded)
+}
+
+pub fn health(registry: &Registry) -> Reply {
+    let (loaded, failed) = counts(registry);
+    let status = if registry.is_ready() { "ok" } else { "starting" };
+    Reply::json(200, &json!({"status": status, "functions": {"loaded": loaded, "failed": failed}}))
+}
+
+pub fn ready(registry: &Registry) -> Reply {
+    match registry.is_ready() {
+        true => Reply::json(200, &json!({"status": "ready"})),
+        false => Reply::json(503, &json!({"status": "starting"})).with_header("Retry-After", "1"),
+    }
+}
+
+pub fn health_stats(registry: &Registry, started: Instant, requests: u64, in_flight: u64) -> Reply {
+    let (loaded, failed) = counts(registry);
+    let calls: u64 = registry.list().iter().map(|f| f.stats.summary().calls).sum();
+    Reply::json(
+        200,
+        &json!({
+            "uptime_seconds": started.elapsed().as_secs(),
+            "requests": requests,
+            "in_flight": in_flight,
+            "invocations": calls,
+            "functions": {"loaded": loaded, "failed": failed},
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
+    )
+}
+
+/// Prometheus text exposition format, version 0.0.4.
+pub fn metrics(registry: &Registry) -> Reply {
+    let functions = registry.list();
+    let mut out = String::new();
+    header(&mut out, "alyx_invocations_total", "counter", "Invocations by function and outcome.");
+    for f in &functions {
+        for (outcome, n) in f.stats.outcomes() {
+            let _ =
+                writeln!(out, "alyx_invocations_total{{function=\"{}\",outcome=\"{outcome}\"}} {n}", f.name);
+        }
+    }
+    header(&mut out, "alyx_invocation_duration_seconds", "histogram", "Invocation duration.");
+    for f in &functions {
+        let (buckets, count, sum) = f.stats.histogram();
+        for (le, n) in BUCKETS.iter().zip(&buckets) {
+            let _ = writeln!(
+                out,
+                "alyx_invocation_duration_seconds_bucket{{function=\"{}\",le=\"{le}\"}} {n}",
+                f.name
+            );
+        }
+        let _ = writeln!(
+            out,
+            "alyx_invocation_duration_seconds_bucket{{function=\"{}\",le=\"+Inf\"}} {count}",
+            f.name
+        );
+        let _ = writeln!(out, "alyx_invocation_duration_seconds_sum{{function=\"{}\"}} {sum}", f.name);
+        let _ = writeln!(out, "alyx_invocation_duration_seconds_count{{function=\"{}\"}} {count}", f.name);
+    }
+    header(&mut out, "alyx_instances", "gauge", "Plugin instances by state.");
+    for f in &functions {
+        let s = f.pool().map(|p| p.stats());
+        for (state, n) in [("busy", s.map_or(0, |s| s.busy)), ("idle", s.map_or(0, |s| s.idle))] {
+            let _ = writeln!(out, "alyx_instances{{function=\"{}\",state=\"{state}\"}} {n}", f.name);
+        }
+    }
+    header(&mut out, "alyx_reloads_total", "counter", "Plugin loads by function and result.");
+    for f in &functions {
+        for (result, n) in f.stats.reloads() {
+            let _ = writeln!(out, "alyx_reloads_total{{function=\"{}\",result=\"{result}\"}} {n}", f.name);
+        }
+    }
+    let (loaded, failed) = counts(registry);
+    header(&mut out, "alyx_functions", "gauge", "Functions by status.");
+    let _ = writeln!(
+        out,
+        "alyx_functions{{status=\"loaded\"}} {loaded}\nalyx_functions{{status=\"failed\"}} {failed}"
+    );
+    Reply::text(200, "text/plain; version=0.0.4", out)
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}

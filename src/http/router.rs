@@ -1,0 +1,83 @@
+//! Routing: method and path to a [`Route`], as plain code with no I/O.
+
+/// Every endpoint of the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Invoke(String),
+    ListFunctions,
+    GetFunction(String),
+    FunctionStats,
+    Reload,
+    Health,
+    Live,
+    Ready,
+    HealthStats,
+    Metrics,
+    NotFound,
+    /// The path exists but not with this method; the allowed methods.
+    MethodNotAllowed(&'static str),
+}
+
+/// Routes a request. `path` excludes the query string; `has_query` says
+/// whether there was one: `GET /api/functions/{name}?…` invokes with the
+/// query parameters as input, a bare GET describes the function.
+pub fn route(method: &str, path: &str, has_query: bool) -> Route {
+    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (get, post) = (method == "GET" || method == "HEAD", method == "POST");
+    match segments.as_slice() {
+        ["health"] if get => Route::Health,
+        ["health", "live"] if get => Route::Live,
+        ["health", "ready"] if get => Route::Ready,
+        ["health", "stats"] if get => Route::HealthStats,
+        ["health"] | ["health", "live" | "ready" | "stats"] => Route::MethodNotAllowed("GET"),
+        ["metrics"] if get => Route::Metrics,
+        ["metrics"] => Route::MethodNotAllowed("GET"),
+        ["api", "functions"] if get => Route::ListFunctions,
+        ["api", "functions"] => Route::MethodNotAllowed("GET"),
+        ["api", "functions", "stats"] if get => Route::FunctionStats,
+        ["api", "functions", "stats"] => Route::MethodNotAllowed("GET"),
+        ["api", "functions", "reload"] if post => Route::Reload,
+        ["api", "functions", "reload"] => Route::MethodNotAllowed("POST"),
+        ["api", "functions", name] if post || (get && has_query) => Route::Invoke(name.to_string()),
+        ["api", "functions", name] if get => Route::GetFunction(name.to_string()),
+        ["api", "functions", _] => Route::MethodNotAllowed("GET, POST"),
+        ["api", "functions", name, "invoke"] if get || post => Route::Invoke(name.to_string()),
+        _ => Route::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_routes() {
+        assert_eq!(route("POST", "/api/functions/hello", false), Route::Invoke("hello".into()));
+        assert_eq!(route("GET", "/api/functions/hello", false), Route::GetFunction("hello".into()));
+        assert_eq!(route("GET", "/api/functions/hello/invoke", false), Route::Invoke("hello".into()));
+        assert_eq!(route("GET", "/api/functions/hello", true), Route::Invoke("hello".into()));
+        assert_eq!(route("GET", "/api/functions", false), Route::ListFunctions);
+        assert_eq!(route("GET", "/api/functions/", false), Route::ListFunctions);
+        assert_eq!(route("GET", "/api/functions/stats", false), Route::FunctionStats);
+        assert_eq!(route("POST", "/api/functions/reload", false), Route::Reload);
+    }
+
+    #[test]
+    fn health_and_metrics() {
+        assert_eq!(route("GET", "/health", false), Route::Health);
+        assert_eq!(route("GET", "/health/live", false), Route::Live);
+        assert_eq!(route("HEAD", "/health/ready", false), Route::Ready);
+        assert_eq!(route("GET", "/health/stats", false), Route::HealthStats);
+        assert_eq!(route("GET", "/metrics", false), Route::Metrics);
+    }
+
+    #[test]
+    fn wrong_methods_and_unknown_paths() {
+        assert_eq!(route("DELETE", "/api/functions/x", false), Route::MethodNotAllowed("GET, POST"));
+        assert_eq!(route("GET", "/api/functions/reload", false), Route::MethodNotAllowed("POST"));
+        assert_eq!(route("POST", "/metrics", false), Route::MethodNotAllowed("GET"));
+        assert_eq!(route("GET", "/", false), Route::NotFound);
+        assert_eq!(route("GET", "/api/functions/a/b/c", false), Route::NotFound);
+    }
+}
