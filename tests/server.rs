@@ -1,0 +1,454 @@
+//! `alyx serve` as a client sees it: the real binary on a free port in a
+//! fresh functions folder, spoken to over HTTP. Waits are on conditions
+//! with deadlines; on failure the server's stderr is printed.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::plugin_bytes;
+
+/// A functions folder built for one test.
+struct Folder(PathBuf);
+
+impl Folder {
+    fn new() -> Folder {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("alyx-server-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Folder(dir)
+    }
+
+    /// A function named `name` running `export` of a test plugin.
+    fn function(self, name: &str, plugin: &str, export: &str, extra: &str) -> Folder {
+        let dir = self.0.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plugin.wat"), plugin_bytes(plugin)).unwrap();
+        let manifest = format!("name: {name}\nentrypoint: {export}\nplugin: plugin.wat\n{extra}");
+        std::fs::write(dir.join("manifest.yaml"), manifest).unwrap();
+        self
+    }
+
+    fn file(self, path: &str, text: &str) -> Folder {
+        let path = self.0.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    fn serve(self, flags: &[&str]) -> Alyx {
+        Alyx::start(self, flags)
+    }
+}
+
+/// A running `alyx serve`, killed on drop.
+struct Alyx {
+    child: Child,
+    base: String,
+    folder: Folder,
+    stderr: std::sync::Mutex<mpsc::Receiver<String>>,
+}
+
+impl Alyx {
+    fn start(folder: Folder, flags: &[&str]) -> Alyx {
+        let dir = folder.0.to_str().unwrap().to_string();
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--dir", &dir, "--workers", "8"];
+        args.extend_from_slice(flags);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_alyx"))
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .current_dir(&folder.0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("alyx starts");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (line_tx, line) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in stdout.lines().map_while(Result::ok) {
+                let _ = line_tx.send(l);
+            }
+        });
+        let (err_tx, stderr) = mpsc::channel();
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        let first = line.recv_timeout(Duration::from_secs(20)).expect("alyx prints its address");
+        let base = first.strip_prefix("listening on ").expect("the first line is the address").to_string();
+        let alyx = Alyx { child, base, folder, stderr: std::sync::Mutex::new(stderr) };
+        alyx.wait_for("the functions to load", |a| a.get("/health/ready").0 == 200);
+        alyx
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Polls `ready` until it holds, for at most 10 s.
+    #[track_caller]
+    fn wait_for(&self, what: &str, ready: impl Fn(&Alyx) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let mut response = agent.run(builder.body(body.to_vec()).unwrap()).expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+        (status, headers, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.request("GET", path, &[], b"");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let (status, _, body) = self.request("POST", path, &[], body.as_bytes());
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    fn post_auth(&self, path: &str, token: &str) -> (u16, Value) {
+        let bearer = format!("Bearer {token}");
+        let (status, _, body) = self.request("POST", path, &[("Authorization", &bearer)], b"");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM; waits for the exit and returns its code and stderr.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "alyx did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = self.stderr.lock().unwrap().recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Alyx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking()
+            && let Ok(stderr) = self.stderr.lock().unwrap().recv_timeout(Duration::from_secs(2))
+        {
+            eprintln!("--- alyx stderr ---\n{stderr}");
+        }
+        let _ = std::fs::remove_dir_all(&self.folder.0);
+    }
+}
+
+fn examples() -> Folder {
+    let folder = Folder::new();
+    for name in ["hello", "counter", "fetch"] {
+        let src = format!("{}/testdata/functions/{name}", env!("CARGO_MANIFEST_DIR"));
+        let dst = folder.0.join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        for file in ["manifest.yaml", "plugin.wat"] {
+            std::fs::copy(format!("{src}/{file}"), dst.join(file)).unwrap();
+        }
+    }
+    folder
+}
+
+// --- invocation ---------------------------------------------------------------
+
+#[test]
+fn the_bundled_examples_answer() {
+    let alyx = examples().serve(&[]);
+    let (status, body) = alyx.post("/api/functions/hello", r#"{"input": {"name": "Ada"}}"#);
+    assert_eq!((status, body["success"].clone()), (200, Value::Bool(true)));
+    assert_eq!(body["output"]["greeting"], "Hello, Ada!");
+    assert!(body["duration_ms"].as_f64().is_some() && body["logs"].is_array());
+    let (_, body) = alyx.get("/api/functions/hello?name=Bob");
+    assert_eq!(body["output"]["greeting"], "Hello, Bob!");
+    assert_eq!(
+        alyx.post("/api/functions/counter", "").1["output"],
+        serde_json::json!({"label": "visits", "count": 1})
+    );
+    assert_eq!(alyx.post("/api/functions/counter", "").1["output"]["count"], 2);
+    let (status, body) = alyx.post("/api/functions/fetch", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"]["status"], "ok", "fetch called back into alyx: {body}");
+}
+
+#[test]
+fn the_request_envelope_reaches_the_function() {
+    let alyx = Folder::new().function("echo", "echo.wat", "echo", "env: {STAGE: test}\n").serve(&[]);
+    let (status, headers, body) =
+        alyx.request("POST", "/api/functions/echo", &[("X-Request-ID", "my-id-1")], br#"{"input": [1, 2]}"#);
+    assert_eq!(status, 200);
+    assert!(headers.contains(&("x-request-id".into(), "my-id-1".into())));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let envelope = &body["output"];
+    assert_eq!(
+        (envelope["request_id"].clone(), envelope["function"].clone()),
+        ("my-id-1".into(), "echo".into())
+    );
+    assert_eq!(envelope["input"], serde_json::json!([1, 2]));
+    assert_eq!(envelope["context"]["env"]["STAGE"], "test");
+    assert_eq!(envelope["context"]["alyx_url"], alyx.base);
+    assert!(envelope["context"]["internal_token"].as_str().is_some_and(|t| t.len() > 20));
+    let (_, headers, _) = alyx.request("POST", "/api/functions/echo", &[], b"");
+    assert!(headers.iter().any(|(k, v)| k == "x-request-id" && v.len() == 16), "generated when absent");
+}
+
+#[test]
+fn failures_have_status_codes_a_client_can_act_on() {
+    let alyx = Folder::new()
+        .function("trap", "errors.wat", "trap", "")
+        .function("fails", "errors.wat", "error_rc1", "")
+        .function("slow", "loop.wat", "spin", "timeout: 200ms\n")
+        .function("greedy", "memory.wat", "alloc_bomb", "memory: 2mb\n")
+        .function("broken", "bad_import.wat", "handle", "")
+        .serve(&["--max-body", "1KiB"]);
+    let expect = |path: &str, body: &str, status: u16, code: &str| {
+        let (s, b) = alyx.post(path, body);
+        assert_eq!((s, b["error"]["code"].as_str().unwrap_or("")), (status, code), "{path}: {b}");
+        assert_eq!(b["success"], false);
+    };
+    expect("/api/functions/trap", "", 500, "EXECUTION_ERROR");
+    expect("/api/functions/fails", "", 500, "PLUGIN_ERROR");
+    expect("/api/functions/slow", "", 504, "TIMEOUT");
+    expect("/api/functions/greedy", "", 500, "MEMORY_LIMIT");
+    expect("/api/functions/nope", "", 404, "FUNCTION_NOT_FOUND");
+    expect("/api/functions/trap", "{not json", 400, "BAD_JSON");
+    expect("/api/functions/trap", &format!("\"{}\"", "x".repeat(2000)), 413, "PAYLOAD_TOO_LARGE");
+    let (status, headers, _) = alyx.request("POST", "/api/functions/broken", &[], b"");
+    assert_eq!(status, 503);
+    assert!(headers.iter().any(|(k, _)| k == "retry-after"));
+    let (status, headers, _) = alyx.request("DELETE", "/api/functions/trap", &[], b"");
+    assert_eq!(status, 405);
+    assert!(headers.contains(&("allow".into(), "GET, POST".into())));
+    assert_eq!(alyx.get("/no/such/route").0, 404);
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after() {
+    let alyx = Folder::new().function("slow", "loop.wat", "spin", "timeout: 2s\n").serve(&[
+        "--instances",
+        "1",
+        "--queue-depth",
+        "0",
+    ]);
+    let base = alyx.base.clone();
+    let first = std::thread::spawn(move || {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(format!("{base}/api/functions/slow"))
+            .send_empty()
+            .map(|r| r.status().as_u16())
+    });
+    alyx.wait_for("the first call to hold the only instance", |a| {
+        a.get("/api/functions/stats").1["functions"]["slow"]["instances"]["busy"] == 1
+    });
+    let (status, headers, body) = alyx.request("POST", "/api/functions/slow", &[], b"");
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(headers.iter().any(|(k, v)| k == "retry-after" && v == "1"));
+    assert_eq!(first.join().unwrap().unwrap(), 504);
+}
+
+#[test]
+fn concurrent_invocations_never_share_an_instance() {
+    let alyx = Folder::new().function("echo", "echo.wat", "echo", "").serve(&["--instances", "3"]);
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let alyx = &alyx;
+            s.spawn(move || {
+                for i in 0..15 {
+                    let id = format!("t{t}-{i}");
+                    let (status, _, body) =
+                        alyx.request("POST", "/api/functions/echo", &[("X-Request-ID", &id)], b"{}");
+                    let body: Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(status, 200);
+                    assert_eq!(body["output"]["request_id"], id.as_str(), "each call sees its own input");
+                }
+            });
+        }
+    });
+    let stats = alyx.get("/api/functions/stats").1;
+    assert_eq!(stats["functions"]["echo"]["calls"], 90);
+    let busy_plus_idle = stats["functions"]["echo"]["instances"]["busy"].as_u64().unwrap()
+        + stats["functions"]["echo"]["instances"]["idle"].as_u64().unwrap();
+    assert!(busy_plus_idle <= 3, "{stats}");
+}
+
+// --- auth -------------------------------------------------------------------------
+
+#[test]
+fn api_keys_and_internal_tokens_authorise_invocations() {
+    let alyx = Folder::new().function("echo", "echo.wat", "echo", "").serve(&["--api-keys", "k1,k2"]);
+    let (status, headers, _) = alyx.request("POST", "/api/functions/echo", &[], b"");
+    assert_eq!(status, 401);
+    assert!(headers.iter().any(|(k, v)| k == "www-authenticate" && v == "Bearer"));
+    assert_eq!(alyx.post_auth("/api/functions/echo", "wrong").0, 401);
+    let (status, body) = alyx.post_auth("/api/functions/echo", "k2");
+    assert_eq!(status, 200);
+    assert_eq!(body["output"]["context"]["auth"]["type"], "api_key");
+    let token = body["output"]["context"]["internal_token"].as_str().unwrap().to_string();
+    let (status, body) = alyx.post_auth("/api/functions/echo", &token);
+    assert_eq!(status, 200, "a function can call back with its internal token");
+    assert_eq!(body["output"]["context"]["auth"]["type"], "internal");
+    assert_eq!(alyx.get("/health").0, 200, "health needs no key");
+}
+
+#[test]
+fn reload_needs_the_admin_token_and_picks_up_new_functions() {
+    let alyx = Folder::new().function("echo", "echo.wat", "echo", "").serve(&["--admin-token", "s3cret"]);
+    assert_eq!(alyx.post("/api/functions/reload", "").0, 401);
+    assert_eq!(alyx.post_auth("/api/functions/reload", "nope").0, 401);
+    let dir = alyx.folder.0.join("late");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plugin.wasm"), wat::parse_bytes(&plugin_bytes("errors.wat")).unwrap()).unwrap();
+    let (status, body) = alyx.post_auth("/api/functions/reload", "s3cret");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["loaded"], serde_json::json!(["late"]));
+    assert_eq!(body["unchanged"], serde_json::json!(["echo"]));
+    assert_eq!(alyx.get("/api/functions/late").1["status"], "loaded");
+}
+
+#[test]
+fn admin_endpoints_are_off_without_an_admin_token() {
+    let alyx = Folder::new().function("echo", "echo.wat", "echo", "").serve(&[]);
+    let (status, body) = alyx.post("/api/functions/reload", "");
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("ADMIN_DISABLED")));
+}
+
+// --- listings, health, metrics ----------------------------------------------------
+
+#[test]
+fn bad_manifests_are_reported_beside_good_functions() {
+    let alyx = examples()
+        .file("typo/manifest.yaml", "name: typo\ntimout: 5s\nplugin: plugin.wat\n")
+        .file("typo/plugin.wat", "(module (func (export \"handle\") (result i32) (i32.const 0)))")
+        .file("bad/manifest.yaml", "name: bad\ntimeout: soon\n")
+        .function("broken", "bad_import.wat", "handle", "")
+        .serve(&[]);
+    let (status, list) = alyx.get("/api/functions");
+    assert_eq!(status, 200);
+    let names: Vec<&str> =
+        list["functions"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["broken", "counter", "fetch", "hello", "typo"]);
+    let problems = list["problems"].to_string();
+    assert!(problems.contains("bad/manifest.yaml: timeout:"), "{problems}");
+    assert!(problems.contains("timout: unknown field (did you mean `timeout`?)"), "{problems}");
+    let broken = alyx.get("/api/functions/broken").1;
+    assert_eq!(broken["status"], "failed");
+    assert!(broken["last_error"].as_str().unwrap().contains("not_a_function"));
+    let hello = alyx.get("/api/functions/hello").1;
+    assert_eq!(
+        (hello["status"].as_str(), hello["plugin_hash"].as_str().map(str::len)),
+        (Some("loaded"), Some(64))
+    );
+    assert_eq!(hello["triggers"]["routes"][0]["path"], "/hello");
+    assert_eq!(alyx.post("/api/functions/hello", "").0, 200, "good functions serve");
+}
+
+#[test]
+fn health_endpoints_and_metrics() {
+    let alyx = examples().serve(&[]);
+    assert_eq!(alyx.get("/health").1["functions"]["loaded"], 3);
+    assert_eq!(alyx.get("/health/live").1["status"], "alive");
+    assert_eq!(alyx.get("/health/ready").1["status"], "ready");
+    alyx.post("/api/functions/hello", "");
+    assert!(alyx.get("/health/stats").1["invocations"].as_u64() >= Some(1));
+    let (status, headers, body) = alyx.request("GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/plain")));
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("alyx_invocations_total{function=\"hello\",outcome=\"success\"} 1"), "{text}");
+    assert!(text.contains("alyx_invocation_duration_seconds_count{function=\"hello\"} 1"));
+    assert!(text.contains("alyx_instances{function=\"hello\",state=\"idle\"}"));
+    assert!(text.contains("alyx_reloads_total{function=\"hello\",result=\"ok\"} 1"));
+    let stats = alyx.get("/api/functions/stats").1;
+    assert_eq!(stats["functions"]["hello"]["calls"], 1);
+}
+
+// --- shutdown -----------------------------------------------------------------------
+
+#[test]
+fn shutdown_lets_requests_in_flight_finish() {
+    let alyx = Folder::new().function("slow", "loop.wat", "spin", "timeout: 1s\n").serve(&[]);
+    let base = alyx.base.clone();
+    let in_flight = std::thread::spawn(move || {
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        agent.post(format!("{base}/api/functions/slow")).send_empty().map(|r| r.status().as_u16())
+    });
+    alyx.wait_for("the call to be in flight", |a| {
+        a.get("/api/functions/stats").1["functions"]["slow"]["instances"]["busy"] == 1
+    });
+    let (code, stderr) = alyx.terminate();
+    assert_eq!(in_flight.join().unwrap().unwrap(), 504, "the call in flight got its answer");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+}
+
+#[test]
+fn bad_configuration_exits_2_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_alyx")).args(["serve", "--workers", "none"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("workers: must be a whole number"));
+    let help = Command::new(env!("CARGO_BIN_EXE_alyx")).args(["serve", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("ALYX_QUEUE_DEPTH"));
+}
+
+#[test]
+fn validate_reports_problems_and_fails() {
+    let folder = examples().file("bad/manifest.yaml", "timeout: soon\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_alyx"))
+        .args(["validate", folder.0.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("bad/manifest.yaml: timeout:"), "{text}");
+    let good = examples();
+    let out = Command::new(env!("CARGO_BIN_EXE_alyx"))
+        .args(["validate", good.0.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
