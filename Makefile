@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test lint bench run clean
+.PHONY: build test lint bench run release clean
 
 build:
 	$(CARGO) build --release
@@ -23,6 +23,15 @@ bench:
 ## Serve the bundled example functions on http://127.0.0.1:8090.
 run: build
 	./target/release/alyx serve --dir testdata/functions
+
+## A stripped, statically linked x86_64 binary that needs no shared libraries.
+RELEASE_TARGET ?= x86_64-unknown-linux-gnu
+RELEASE_BIN = target/$(RELEASE_TARGET)/release/alyx
+release:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(RELEASE_TARGET)
+	strip $(RELEASE_BIN)
+	@ls -l $(RELEASE_BIN) | awk '{ printf "%s: %.2f MB\n", $$9, $$5 / 1000000 }'
+	@file $(RELEASE_BIN) 2>/dev/null || true
 
 clean:
 	$(CARGO) clean
