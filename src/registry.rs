@@ -61,6 +61,11 @@ impl Function {
         self.slot.current()
     }
 
+    /// The manifest of the version being served.
+    pub fn manifest(&self) -> Arc<Manifest> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).manifest.clone()
+    }
+
     pub fn state(&self) -> FunctionState {
         self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -138,11 +138,18 @@ pub fn random_bytes(buf: &mut [u8]) {
     }
 }
 
-/// A random id of 16 hex characters.
+/// A random-looking, unique id of 16 hex characters: a counter hashed with
+/// std's randomly keyed SipHash (keyed once per process), so it costs no
+/// system call per request.
 pub fn random_id() -> String {
-    let mut bytes = [0u8; 8];
-    random_bytes(&mut bytes);
-    hex(&bytes)
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = KEYS.get_or_init(Default::default).build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
 }
 
 #[cfg(test)]
@@ -187,6 +194,13 @@ mod tests {
         assert_eq!(bearer("bearer  abc "), Some("abc"));
         assert_eq!(bearer("Basic abc"), None);
         assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn request_ids_are_unique() {
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| random_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 16));
     }
 
     #[test]

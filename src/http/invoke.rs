@@ -92,25 +92,24 @@ pub fn invoke(function: &Function, input: Value, ctx: &Context) -> Reply {
         return Reply::error(503, "FUNCTION_NOT_LOADED", &message, ctx.request_id)
             .with_header("Retry-After", "5");
     };
-    let stats = pool.stats();
-    if stats.idle == 0 && pool.waiting() >= ctx.queue_depth && stats.busy > 0 {
+    if pool.waiting() >= ctx.queue_depth && pool.stats().idle == 0 {
         let message = format!("function {:?} is busy and its queue is full", function.name);
         return Reply::error(503, "QUEUE_FULL", &message, ctx.request_id).with_header("Retry-After", "1");
     }
-    let state = function.state();
+    let manifest = function.manifest();
     let envelope = json!({
         "request_id": ctx.request_id,
         "function": function.name,
         "input": input,
         "context": {
             "auth": ctx.caller.to_json(),
-            "env": state.manifest.env,
+            "env": manifest.env,
             "alyx_url": ctx.alyx_url,
             "internal_token": ctx.internal_token,
         },
     });
     let start = Instant::now();
-    let report = pool.call(&state.manifest.entrypoint, envelope.to_string().as_bytes());
+    let report = pool.call(&manifest.entrypoint, envelope.to_string().as_bytes());
     let took = start.elapsed();
     let outcome = report.result.as_ref().map_or_else(Error::kind, |_| "success");
     function.stats.record(outcome, took);

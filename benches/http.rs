@@ -1,0 +1,171 @@
+//! `make bench`, HTTP part (issue 3): invoking a trivial function over HTTP
+//! with keep-alive from 2 client threads, beside a bare tiny_http server
+//! that answers the same bytes without any Wasm (the ceiling of our HTTP
+//! stack). Both servers run in this process with the same worker count;
+//! the client is a minimal HTTP/1.1 keep-alive loop over a raw socket.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alyx::config::ServeConfig;
+use alyx::http::server::Server;
+use alyx::registry::{Defaults, Registry};
+use alyx::runtime::LogLevel;
+
+const CLIENTS: usize = 2;
+const WINDOW: Duration = Duration::from_secs(3);
+const WORKERS: usize = 4;
+
+fn main() {
+    println!(
+        "alyx HTTP benchmark: {CLIENTS} keep-alive clients, {} s per run, {WORKERS} server workers",
+        WINDOW.as_secs()
+    );
+    let (alyx, _server, body) = start_alyx();
+    let bare = start_bare(body);
+    let request = b"POST /api/functions/noop HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\n\r\n{}";
+    warm_up(alyx, request);
+    warm_up(bare, request);
+    let bare_run = run(bare, request);
+    let alyx_run = run(alyx, request);
+    report("bare tiny_http, same bytes", &bare_run);
+    report("alyx, trivial function", &alyx_run);
+    println!("alyx / bare throughput: {:.0}%", alyx_run.rate / bare_run.rate * 100.0);
+}
+
+struct Run {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn report(what: &str, r: &Run) {
+    println!(
+        "{what:<30} {:>9.0} req/s   p50 {:>6.1} µs   p99 {:>6.1} µs",
+        r.rate,
+        r.p50.as_secs_f64() * 1e6,
+        r.p99.as_secs_f64() * 1e6
+    );
+}
+
+/// alyx serving one trivial function; returns its address and the bytes of
+/// one response body (for the bare server to answer).
+fn start_alyx() -> (SocketAddr, Server, Vec<u8>) {
+    let dir: PathBuf = std::env::temp_dir().join(format!("alyx-bench-http-{}", std::process::id()));
+    let function = dir.join("noop");
+    std::fs::create_dir_all(&function).expect("temp dir");
+    let plugin = include_str!("../testdata/plugins/trivial.wat");
+    std::fs::write(function.join("plugin.wat"), plugin).expect("plugin");
+    std::fs::write(function.join("manifest.yaml"), "entrypoint: noop\nplugin: plugin.wat\n")
+        .expect("manifest");
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".into(),
+        dir: dir.clone(),
+        workers: WORKERS,
+        log_level: LogLevel::Off,
+        ..ServeConfig::default()
+    };
+    let defaults = Defaults {
+        timeout: config.timeout,
+        memory: config.memory,
+        instances: WORKERS,
+        log_level: LogLevel::Off,
+    };
+    let registry = Arc::new(Registry::new(&dir, defaults));
+    registry.reload();
+    let server = Server::start(Arc::new(config), registry).expect("alyx starts");
+    let addr = server.addr();
+    let body = one_response_body(addr);
+    (addr, server, body)
+}
+
+fn one_response_body(addr: SocketAddr) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(b"POST /api/functions/noop HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\n\r\n{}")
+        .expect("send");
+    let mut reader = BufReader::new(stream);
+    read_response(&mut reader)
+}
+
+/// A tiny_http server answering `body` to everything, like alyx's workers.
+fn start_bare(body: Vec<u8>) -> SocketAddr {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bare server"));
+    let addr = server.server_addr().to_ip().expect("ip");
+    for _ in 0..WORKERS {
+        let (server, body) = (server.clone(), body.clone());
+        std::thread::spawn(move || {
+            while let Ok(mut request) = server.recv() {
+                let mut sink = Vec::new();
+                let _ = request.as_reader().read_to_end(&mut sink);
+                let header =
+                    tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header");
+                let _ = request.respond(tiny_http::Response::from_data(body.clone()).with_header(header));
+            }
+        });
+    }
+    addr
+}
+
+fn warm_up(addr: SocketAddr, request: &[u8]) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    for _ in 0..2000 {
+        stream.write_all(request).expect("send");
+        read_response(&mut reader);
+    }
+}
+
+/// `CLIENTS` threads, each on one keep-alive connection, for `WINDOW`.
+fn run(addr: SocketAddr, request: &'static [u8]) -> Run {
+    let start = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut latencies = Vec::new();
+                while start.elapsed() < WINDOW {
+                    let sent = Instant::now();
+                    stream.write_all(request).expect("send");
+                    read_response(&mut reader);
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = clients.into_iter().flat_map(|c| c.join().expect("client")).collect();
+    let elapsed = start.elapsed();
+    latencies.sort();
+    let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    Run { rate: latencies.len() as f64 / elapsed.as_secs_f64(), p50: at(50), p99: at(99) }
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length; returns the body.
+fn read_response(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut length = 0;
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("status line");
+    assert!(status.starts_with("HTTP/1.1 200"), "unexpected response: {status}");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().expect("length");
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    body
+}
