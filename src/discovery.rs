@@ -57,8 +57,10 @@ fn without_manifest(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
         let message = "no manifest.yaml and not exactly one .wasm file; the folder is ignored";
         return (None, vec![problem(dir, message.into(), Severity::Warning)]);
     };
-    if !manifest::valid_name(&name) {
-        let message = format!("folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -)");
+    if !manifest::valid_name(&name) || manifest::RESERVED.contains(&name.as_str()) {
+        let message = format!(
+            "folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -; not stats or reload)"
+        );
         return (None, vec![problem(dir, message, Severity::Error)]);
     }
     (Some(manifest::defaults(dir, &name, plugin)), Vec::new())

@@ -410,6 +410,9 @@ fn check(c: &mut Checker, dir: &Path, raw: RawManifest) -> Option<Manifest> {
     })
 }
 
+/// Names the HTTP API uses under `/api/functions/`.
+pub const RESERVED: &[&str] = &["stats", "reload"];
+
 /// True for names of `[a-z0-9_-]`, 1 to 64 characters.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -424,6 +427,13 @@ fn check_name(c: &mut Checker, value: Option<&Value>, folder: &str) -> Option<St
     };
     if !valid_name(&name) {
         c.error("name", format!("{name:?} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)"));
+        return None;
+    }
+    if RESERVED.contains(&name.as_str()) {
+        c.error(
+            "name",
+            format!("{name:?} is reserved by the HTTP API (/api/functions/{name}); choose another"),
+        );
         return None;
     }
     Some(name)
@@ -761,6 +771,24 @@ schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europ
             assert!(m.is_none(), "{text}");
             assert!(problems[0].contains("function folder"), "{problems:?}");
         }
+    }
+
+    #[test]
+    fn a_symlink_out_of_the_folder_is_refused() {
+        let dir = std::env::temp_dir().join(format!("alyx-manifest-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("plugin.wasm")).unwrap();
+        let (m, problems) = parse(&dir, Path::new("manifest.yaml"), "plugin: plugin.wasm");
+        assert!(m.is_none());
+        assert!(problems[0].message.contains("is a link to /etc/hostname"), "{problems:?}");
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        let (m, problems) = parse_text("name: stats");
+        assert!(m.is_none());
+        assert!(problems[0].contains("reserved"), "{problems:?}");
     }
 
     #[test]
