@@ -9,6 +9,7 @@ alyx: a small, fast, trustworthy server for WebAssembly functions
 usage:
   alyx serve [options]                         serve the functions folder over HTTP
   alyx validate [DIR]                          report every problem in a functions folder
+  alyx build [NAME...] [--dir DIR]             run the functions' builds once
   alyx call <plugin.wasm> <export> [options]   call one export of an Extism plugin
   alyx help [command]                          show help
   alyx version                                 show the version
@@ -25,6 +26,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "call" => call::main(rest),
         "serve" => serve::main(rest),
         "validate" => serve::validate(rest),
+        "build" => crate::build::main(rest),
         "version" | "--version" | "-V" => {
             println!("alyx {}", env!("CARGO_PKG_VERSION"));
             0

@@ -5,9 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod debounce;
 pub mod discovery;
 pub mod http;
 pub mod manifest;

@@ -162,3 +162,34 @@ fn load_errors_are_reported_as_such() {
     run.expect(1);
     assert!(run.stderr().starts_with("error: load_error:"), "{}", run.stderr());
 }
+
+#[test]
+fn build_runs_manifest_builds_and_fails_when_one_fails() {
+    let dir = std::env::temp_dir().join(format!("alyx-build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let write = |path: &str, text: &str| {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "good/manifest.yaml",
+        "build: {command: sh, args: [-c, 'cp src.wat plugin.wat'], output: plugin.wat}\n",
+    );
+    write("good/src.wat", "(module)");
+    write(
+        "bad/manifest.yaml",
+        "build: {command: sh, args: [-c, 'echo compile error; exit 1'], output: plugin.wasm}\n",
+    );
+    let root = dir.to_str().unwrap();
+    let run = alyx(&["build", "--dir", root, "good"], None);
+    run.expect(0);
+    assert!(run.stdout().starts_with("good: build ok ("), "{}", run.stdout());
+    assert!(dir.join("good/plugin.wat").exists(), "the build really ran in the function folder");
+    let run = alyx(&["build", "--dir", root], None);
+    run.expect(1);
+    assert!(run.stdout().contains("bad: build failed"), "{}", run.stdout());
+    assert!(run.stderr().contains("compile error"), "the failing output is shown: {}", run.stderr());
+    alyx(&["build", "--dir", root, "nope"], None).expect(1);
+    std::fs::remove_dir_all(&dir).ok();
+}
