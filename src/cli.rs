@@ -8,6 +8,7 @@ alyx: a small, fast, trustworthy server for WebAssembly functions
 
 usage:
   alyx serve [options]                         serve the functions folder over HTTP
+  alyx dev [options]                           serve, and watch, build and hot-reload
   alyx validate [DIR]                          report every problem in a functions folder
   alyx build [NAME...] [--dir DIR]             run the functions' builds once
   alyx call <plugin.wasm> <export> [options]   call one export of an Extism plugin
@@ -24,9 +25,10 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     match command {
         "call" => call::main(rest),
-        "serve" => serve::main(rest),
+        "serve" => serve::main(rest, false),
+        "dev" => serve::main(rest, true),
         "validate" => serve::validate(rest),
-        "build" => crate::build::main(rest),
+        "build" => crate::dev::build::main(rest),
         "version" | "--version" | "-V" => {
             println!("alyx {}", env!("CARGO_PKG_VERSION"));
             0
@@ -42,7 +44,7 @@ pub fn run(args: Vec<String>) -> i32 {
 fn help(topic: Option<&str>) -> i32 {
     match topic {
         Some("call") => println!("{}", call::USAGE),
-        Some("serve") => println!("{}\n{}", serve::USAGE, crate::config::help()),
+        Some("serve" | "dev") => println!("{}\n{}", serve::USAGE, crate::config::help()),
         _ => println!("{USAGE}"),
     }
     0

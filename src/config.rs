@@ -84,6 +84,24 @@ pub const SETTINGS: &[Setting] = &[
         default: "info",
         help: "plugin log level: trace, debug, info, warn, error, off",
     },
+    Setting {
+        key: "debounce_sources",
+        env: "ALYX_DEBOUNCE_SOURCES",
+        default: "100ms",
+        help: "alyx dev: quiet period after a source change before building",
+    },
+    Setting {
+        key: "debounce_plugins",
+        env: "ALYX_DEBOUNCE_PLUGINS",
+        default: "200ms",
+        help: "alyx dev: quiet period after a plugin or manifest change before reloading",
+    },
+    Setting {
+        key: "build_timeout",
+        env: "ALYX_BUILD_TIMEOUT",
+        default: "5m",
+        help: "alyx dev: a build running longer is killed",
+    },
 ];
 
 /// The typed configuration of a server.
@@ -102,6 +120,9 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     pub grace: Duration,
     pub log_level: LogLevel,
+    pub debounce_sources: Duration,
+    pub debounce_plugins: Duration,
+    pub build_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -234,6 +255,9 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
         public_url: optional("public_url"),
         grace: duration("grace")?,
         log_level: LogLevel::parse(get("log_level")).map_err(|e| format!("log_level: {e}"))?,
+        debounce_sources: duration("debounce_sources")?,
+        debounce_plugins: duration("debounce_plugins")?,
+        build_timeout: duration("build_timeout")?,
     })
 }
 

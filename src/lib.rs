@@ -5,11 +5,10 @@
 
 #![forbid(unsafe_code)]
 
-pub mod build;
 pub mod call;
 pub mod cli;
 pub mod config;
-pub mod debounce;
+pub mod dev;
 pub mod discovery;
 pub mod http;
 pub mod manifest;

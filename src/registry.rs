@@ -46,12 +46,25 @@ pub struct FunctionState {
     pub last_error: Option<String>,
 }
 
+/// The last build of a function (dev loop).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildInfo {
+    pub ok: bool,
+    pub duration: Duration,
+    pub finished_at: SystemTime,
+    /// Why it failed, in one line.
+    pub failure: Option<String>,
+    /// The tail of the build's output.
+    pub output: String,
+}
+
 /// One function: its current plugin version, state and statistics.
 pub struct Function {
     pub name: String,
     slot: PluginSlot,
     state: RwLock<FunctionState>,
     vars: Arc<Vars>,
+    build: RwLock<Option<BuildInfo>>,
     pub stats: Stats,
 }
 
@@ -73,6 +86,15 @@ impl Function {
     /// `loaded` when a version serves, else `failed`.
     pub fn status(&self) -> &'static str {
         if self.slot.current().is_some() { "loaded" } else { "failed" }
+    }
+
+    /// The last build's result, if the dev loop built this function.
+    pub fn last_build(&self) -> Option<BuildInfo> {
+        self.build.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_build(&self, info: BuildInfo) {
+        *self.build.write().unwrap_or_else(|e| e.into_inner()) = Some(info);
     }
 
     fn update(&self, change: impl FnOnce(&mut FunctionState)) {
@@ -143,9 +165,9 @@ impl Registry {
         for manifest in found.functions {
             let name = manifest.name.clone();
             match self.load(manifest) {
-                Load::Loaded => summary.loaded.push(name),
+                Load::Loaded { .. } => summary.loaded.push(name),
                 Load::Unchanged => summary.unchanged.push(name),
-                Load::Failed => summary.failed.push(name),
+                Load::Failed { .. } => summary.failed.push(name),
             }
         }
         summary.removed = self.remove_missing(&names);
@@ -185,7 +207,7 @@ impl Registry {
         match self.compile(&manifest, bytes).and_then(|plugin| self.pool(&function, plugin)) {
             Ok(pool) => {
                 function.slot.swap(pool);
-                let info = PluginInfo { hash, loaded_at: SystemTime::now(), size };
+                let info = PluginInfo { hash: hash.clone(), loaded_at: SystemTime::now(), size };
                 log::info!("{}: loaded (plugin {})", function.name, &info.hash[..12]);
                 function.update(|s| {
                     s.manifest = manifest;
@@ -193,7 +215,7 @@ impl Registry {
                     s.last_error = None;
                 });
                 function.stats.record_reload("ok");
-                Load::Loaded
+                Load::Loaded { hash }
             }
             Err(message) => self.fail(&function, manifest, message),
         }
@@ -207,10 +229,31 @@ impl Registry {
             if !serving {
                 s.manifest = manifest;
             }
-            s.last_error = Some(message);
+            s.last_error = Some(message.clone());
         });
         function.stats.record_reload("failed");
-        Load::Failed
+        let serving = function.state().plugin.filter(|_| serving).map(|p| p.hash);
+        Load::Failed { message, serving }
+    }
+
+    /// The function whose folder is `dir`, if one is known.
+    pub fn by_dir(&self, dir: &Path) -> Option<Arc<Function>> {
+        self.list().into_iter().find(|f| f.manifest().dir == dir)
+    }
+
+    /// Reloads the function in one folder: re-reads its manifest and plugin.
+    /// An invalid manifest keeps the last good one serving and records the
+    /// problem; `None` when the folder holds no function (or no longer).
+    pub fn reload_dir(&self, dir: &Path) -> Option<(String, Load)> {
+        let (manifest, problems) = discovery::load(dir);
+        if let Some(manifest) = manifest {
+            let name = manifest.name.clone();
+            return Some((name, self.load(manifest)));
+        }
+        let function = self.by_dir(dir)?;
+        let message = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        let manifest = function.manifest();
+        Some((function.name.clone(), self.fail(&function, manifest, message)))
     }
 
     /// The function's entry, created (empty) on first sight.
@@ -226,6 +269,7 @@ impl Registry {
                     last_error: None,
                 }),
                 vars: Vars::new(),
+                build: RwLock::new(None),
                 stats: Stats::default(),
             })
         });
@@ -252,10 +296,19 @@ impl Registry {
     }
 }
 
-enum Load {
-    Loaded,
+/// What loading one function did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Load {
+    /// A new version serves; its plugin hash.
+    Loaded {
+        hash: String,
+    },
     Unchanged,
-    Failed,
+    /// Nothing changed in what is served; the hash still serving, if any.
+    Failed {
+        message: String,
+        serving: Option<String>,
+    },
 }
 
 /// SHA-256 of `bytes` as lower-case hex.

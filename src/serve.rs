@@ -7,19 +7,26 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 
 use crate::config::{self, ServeConfig};
-use crate::discovery;
 use crate::http::server::Server;
 use crate::registry::{Defaults, Registry};
+use crate::{dev, discovery};
 
 pub const USAGE: &str = "usage: alyx serve [options]
+       alyx dev [options]
 
 Serves the functions in a folder over HTTP. Prints `listening on
 http://ADDR` once the socket is bound, then loads the functions (see
 /health/ready). SIGINT or SIGTERM stops it gracefully.
+
+`alyx dev` also watches the folder: a change to a function's build.watch
+sources runs its build, a new plugin or manifest is loaded beside the
+running version and swapped in only if it works, and new or removed
+function folders are picked up.
 ";
 
-/// Entry point of `alyx serve`; returns the exit code.
-pub fn main(args: Vec<String>) -> i32 {
+/// Entry point of `alyx serve` (and, with `dev`, of `alyx dev`); returns
+/// the exit code.
+pub fn main(args: Vec<String>, dev: bool) -> i32 {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}\n{}", config::help());
         return 0;
@@ -32,7 +39,7 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     init_logging();
-    match run(config) {
+    match run(config, dev) {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("alyx serve: {message}");
@@ -55,13 +62,15 @@ fn defaults(config: &ServeConfig) -> Defaults {
     }
 }
 
-fn run(config: Arc<ServeConfig>) -> Result<(), String> {
+fn run(config: Arc<ServeConfig>, dev: bool) -> Result<(), String> {
     let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop.send(());
     })
     .map_err(|e| format!("cannot handle signals: {e}"))?;
-    let registry = Arc::new(Registry::new(&config.dir, defaults(&config)));
+    // Absolute, so file events (absolute paths) match function folders.
+    let dir = config.dir.canonicalize().unwrap_or_else(|_| config.dir.clone());
+    let registry = Arc::new(Registry::new(&dir, defaults(&config)));
     let server = Server::start(config.clone(), registry.clone())?;
     println!("listening on http://{}", server.addr());
     let _ = std::io::stdout().flush();
@@ -73,10 +82,27 @@ fn run(config: Arc<ServeConfig>) -> Result<(), String> {
         summary.problems,
         config.dir.display()
     );
+    let watching = match dev {
+        true => Some(dev_loop(&registry, &dir, &config)?),
+        false => None,
+    };
     let _ = stopped.recv();
     log::info!("shutting down");
+    drop(watching);
     server.shutdown(config.grace);
     Ok(())
+}
+
+fn dev_loop(registry: &Arc<Registry>, dir: &Path, config: &ServeConfig) -> Result<dev::DevLoop, String> {
+    let options = dev::DevOptions {
+        source_delay: config.debounce_sources,
+        plugin_delay: config.debounce_plugins,
+        build_timeout: config.build_timeout,
+    };
+    let watching = dev::start(registry.clone(), dir, options)?;
+    println!("watching {} for changes", dir.display());
+    let _ = std::io::stdout().flush();
+    Ok(watching)
 }
 
 /// Entry point of `alyx validate [DIR]`: prints every problem (manifests

@@ -33,6 +33,13 @@ pub fn function_json(f: &Function) -> Value {
         "dependencies": m.dependencies,
         "triggers": triggers(m),
         "instances": instances.map(|s| json!({"busy": s.busy, "idle": s.idle})),
+        "last_build": f.last_build().map(|b| json!({
+            "ok": b.ok,
+            "duration_ms": b.duration.as_millis() as u64,
+            "finished_at": format_rfc3339(b.finished_at),
+            "failure": b.failure,
+            "output": b.output,
+        })),
     })
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod alyx;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;

@@ -1,0 +1,220 @@
+//! The dev loop (`alyx dev`): watch each function's sources, run its build,
+//! and hot-reload the new plugin beside the running one, keeping the old
+//! version when a build or a load fails.
+
+pub mod build;
+pub mod debounce;
+pub mod watcher;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use crate::registry::{BuildInfo, Load, Registry};
+use debounce::Builds;
+use watcher::{Watcher, function_dir};
+
+/// Timing of the dev loop.
+#[derive(Debug, Clone, Copy)]
+pub struct DevOptions {
+    /// Quiet period after a source change before building (default 100 ms).
+    pub source_delay: Duration,
+    /// Quiet period after a plugin or manifest change before reloading
+    /// (default 200 ms).
+    pub plugin_delay: Duration,
+    /// Longest a build may run before it is killed (default 5 min).
+    pub build_timeout: Duration,
+}
+
+/// What the plugins watcher reacts to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum PluginEvent {
+    /// A function's plugin or manifest changed.
+    Function(PathBuf),
+    /// A folder appeared or disappeared: rediscover.
+    Rescan,
+}
+
+/// The running dev loop: two watchers and the builds they started.
+/// Dropping it stops the watchers and waits for builds in progress.
+pub struct DevLoop {
+    sources: Option<Watcher<PathBuf>>,
+    plugins: Option<Watcher<PluginEvent>>,
+    builder: Arc<Builder>,
+}
+
+impl Drop for DevLoop {
+    fn drop(&mut self) {
+        drop(self.sources.take());
+        drop(self.plugins.take());
+        self.builder.join();
+    }
+}
+
+/// Starts watching `root` (an absolute path; the registry's folder).
+pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Result<DevLoop, String> {
+    let builder = Arc::new(Builder {
+        registry: registry.clone(),
+        builds: Mutex::new(Builds::new()),
+        threads: Mutex::new(Vec::new()),
+        timeout: options.build_timeout,
+    });
+    let (r, root_path) = (registry.clone(), root.to_path_buf());
+    let b = builder.clone();
+    let sources = Watcher::start(
+        "sources",
+        root,
+        options.source_delay,
+        move |path| source_of(&r, &root_path, path),
+        move |dirs| dirs.into_iter().for_each(|dir| b.request(dir)),
+    )?;
+    let (r, root_path) = (registry.clone(), root.to_path_buf());
+    let plugins = Watcher::start(
+        "plugins",
+        root,
+        options.plugin_delay,
+        move |path| plugin_event(&r, &root_path, path),
+        move |events| reload(&registry, events),
+    )?;
+    Ok(DevLoop { sources: Some(sources), plugins: Some(plugins), builder })
+}
+
+/// The function folder whose build `path` is a source of: it matches the
+/// function's `build.watch` globs and is not something the build writes.
+fn source_of(registry: &Registry, root: &Path, path: &Path) -> Option<PathBuf> {
+    let dir = function_dir(root, path)?;
+    let manifest = registry.by_dir(&dir)?.manifest();
+    let build = manifest.build.as_ref()?;
+    let relative = path.strip_prefix(&dir).ok()?;
+    let written = [&build.output, &manifest.plugin].iter().any(|p| p.as_path() == path)
+        || relative == Path::new(crate::manifest::FILE_NAME);
+    (!written && build.watch.iter().any(|glob| glob.matches_path(relative))).then_some(dir)
+}
+
+fn plugin_event(registry: &Registry, root: &Path, path: &Path) -> Option<PluginEvent> {
+    if path.parent() == Some(root) {
+        return Some(PluginEvent::Rescan);
+    }
+    let dir = function_dir(root, path)?;
+    let is_manifest = path.file_name().is_some_and(|n| n == crate::manifest::FILE_NAME);
+    match registry.by_dir(&dir) {
+        Some(f) if is_manifest || f.manifest().plugin == path => Some(PluginEvent::Function(dir)),
+        Some(_) => None,
+        None => {
+            let plugin_like = path.extension().is_some_and(|e| e == "wasm" || e == "wat");
+            (is_manifest || plugin_like).then_some(PluginEvent::Rescan)
+        }
+    }
+}
+
+fn reload(registry: &Registry, events: Vec<PluginEvent>) {
+    if events.contains(&PluginEvent::Rescan) {
+        let summary = registry.reload();
+        for name in &summary.loaded {
+            println!("{name}: loaded");
+        }
+        for name in &summary.removed {
+            println!("{name}: removed");
+        }
+        for name in &summary.failed {
+            println!("{name}: load failed (see GET /api/functions/{name})");
+        }
+        return;
+    }
+    for event in events {
+        if let PluginEvent::Function(dir) = event
+            && let Some((name, load)) = registry.reload_dir(&dir)
+            && load != Load::Unchanged
+        {
+            println!("{name}: {}", describe(&load));
+        }
+    }
+}
+
+/// `reloaded (plugin 3f2a91c0…)`, or why not.
+fn describe(load: &Load) -> String {
+    match load {
+        Load::Loaded { hash } => format!("reloaded (plugin {}…)", &hash[..8]),
+        Load::Unchanged => "unchanged".into(),
+        Load::Failed { message, serving: Some(hash) } => {
+            format!("reload failed, still serving plugin {}…: {message}", &hash[..8])
+        }
+        Load::Failed { message, serving: None } => format!("load failed: {message}"),
+    }
+}
+
+/// Runs builds: at most one per function at a time, one more after it for
+/// changes that arrived during it; different functions build in parallel.
+struct Builder {
+    registry: Arc<Registry>,
+    builds: Mutex<Builds<PathBuf>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    timeout: Duration,
+}
+
+impl Builder {
+    fn request(self: &Arc<Self>, dir: PathBuf) {
+        if !lock(&self.builds).request(dir.clone()) {
+            return;
+        }
+        let builder = self.clone();
+        let spawned = std::thread::Builder::new().name("build".into()).spawn(move || {
+            loop {
+                builder.build(&dir);
+                if !lock(&builder.builds).finished(&dir) {
+                    return;
+                }
+            }
+        });
+        match spawned {
+            Ok(handle) => {
+                let mut threads = lock(&self.threads);
+                threads.retain(|t| !t.is_finished());
+                threads.push(handle);
+            }
+            Err(e) => log::error!("cannot start a build thread: {e}"),
+        }
+    }
+
+    /// One build of the function in `dir`, then a reload if it succeeded.
+    fn build(&self, dir: &Path) {
+        let Some(function) = self.registry.by_dir(dir) else { return };
+        let manifest = function.manifest();
+        let Some(build) = &manifest.build else { return };
+        let result = build::run(build, &manifest.dir, self.timeout);
+        let summary = build::summary(&function.name, &result);
+        function.set_build(BuildInfo {
+            ok: result.ok,
+            duration: result.duration,
+            finished_at: SystemTime::now(),
+            failure: result.failure.clone(),
+            output: result.output.clone(),
+        });
+        if !result.ok {
+            println!("{summary}\n{}", indent(&result.output));
+            return;
+        }
+        match self.registry.reload_dir(dir) {
+            Some((_, load)) => println!("{summary} → {}", describe(&load)),
+            None => println!("{summary}"),
+        }
+    }
+
+    fn join(&self) {
+        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn indent(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    tail.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,201 @@
+//! The real `alyx serve`/`alyx dev` for integration tests: a functions
+//! folder built per test, the binary started on a free port in it, an HTTP
+//! client, and waits on conditions with deadlines. The server's stderr is
+//! printed when a test fails.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::plugin_bytes;
+
+/// A functions folder built for one test.
+pub struct Folder(pub PathBuf);
+
+impl Folder {
+    pub fn new() -> Folder {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("alyx-server-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Folder(dir)
+    }
+
+    /// A function named `name` running `export` of a test plugin.
+    pub fn function(self, name: &str, plugin: &str, export: &str, extra: &str) -> Folder {
+        let dir = self.0.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plugin.wat"), plugin_bytes(plugin)).unwrap();
+        let manifest = format!("name: {name}\nentrypoint: {export}\nplugin: plugin.wat\n{extra}");
+        std::fs::write(dir.join("manifest.yaml"), manifest).unwrap();
+        self
+    }
+
+    pub fn file(self, path: &str, text: &str) -> Folder {
+        let path = self.0.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    pub fn serve(self, flags: &[&str]) -> Alyx {
+        Alyx::start(self, "serve", flags)
+    }
+
+    /// `alyx dev` on this folder.
+    pub fn dev(self, flags: &[&str]) -> Alyx {
+        Alyx::start(self, "dev", flags)
+    }
+}
+
+/// A running `alyx serve`, killed on drop.
+pub struct Alyx {
+    child: Child,
+    pub base: String,
+    pub folder: Folder,
+    /// Lines alyx printed to stdout after the address.
+    pub lines: Mutex<mpsc::Receiver<String>>,
+    stderr: Mutex<mpsc::Receiver<String>>,
+}
+
+impl Alyx {
+    fn start(folder: Folder, mode: &str, flags: &[&str]) -> Alyx {
+        let dir = folder.0.to_str().unwrap().to_string();
+        let mut args = vec![mode, "--listen", "127.0.0.1:0", "--dir", &dir, "--workers", "8"];
+        args.extend_from_slice(flags);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_alyx"))
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .current_dir(&folder.0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("alyx starts");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (line_tx, line) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in stdout.lines().map_while(Result::ok) {
+                let _ = line_tx.send(l);
+            }
+        });
+        let (err_tx, stderr) = mpsc::channel();
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        let first = line.recv_timeout(Duration::from_secs(20)).expect("alyx prints its address");
+        let base = first.strip_prefix("listening on ").expect("the first line is the address").to_string();
+        let alyx = Alyx { child, base, folder, lines: Mutex::new(line), stderr: Mutex::new(stderr) };
+        alyx.wait_for("the functions to load", |a| a.get("/health/ready").0 == 200);
+        alyx
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The next stdout line containing `text`, waiting at most 20 s.
+    #[track_caller]
+    pub fn expect_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let lines = self.lines.lock().unwrap();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("alyx printed no line containing {text:?}"),
+            }
+        }
+    }
+
+    /// Polls `ready` until it holds, for at most 10 s.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, ready: impl Fn(&Alyx) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let mut response = agent.run(builder.body(body.to_vec()).unwrap()).expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+        (status, headers, body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.request("GET", path, &[], b"");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let (status, _, body) = self.request("POST", path, &[], body.as_bytes());
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    pub fn post_auth(&self, path: &str, token: &str) -> (u16, Value) {
+        let bearer = format!("Bearer {token}");
+        let (status, _, body) = self.request("POST", path, &[("Authorization", &bearer)], b"");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM; waits for the exit and returns its code and stderr.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "alyx did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = self.stderr.lock().unwrap().recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Alyx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking()
+            && let Ok(stderr) = self.stderr.lock().unwrap().recv_timeout(Duration::from_secs(2))
+        {
+            eprintln!("--- alyx stderr ---\n{stderr}");
+        }
+        let _ = std::fs::remove_dir_all(&self.folder.0);
+    }
+}

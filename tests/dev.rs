@@ -1,0 +1,149 @@
+//! `alyx dev` with real files: sources edited, builds run (our stand-in
+//! compiler `testdata/build/word.sh`), plugins reloaded while requests keep
+//! being served. Every wait is on a condition with a deadline.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+
+use common::alyx::{Alyx, Folder};
+use common::plugin_bytes;
+
+const MANIFEST: &str =
+    "plugin: plugin.wat\nbuild: {command: sh, args: [build.sh], watch: [\"src/**\"], output: plugin.wat}\n";
+
+/// A function `name` whose plugin answers `word`, built once already.
+fn word_function(folder: Folder, name: &str, word: &str) -> Folder {
+    let folder = folder
+        .file(&format!("{name}/src/word.txt"), word)
+        .file(&format!("{name}/build.sh"), include_str!("../testdata/build/word.sh"))
+        .file(&format!("{name}/manifest.yaml"), &format!("name: {name}\n{MANIFEST}"));
+    let built = Command::new("sh").arg("build.sh").current_dir(folder.0.join(name)).status().unwrap();
+    assert!(built.success());
+    folder
+}
+
+fn answer(alyx: &Alyx, name: &str) -> String {
+    let (status, body) = alyx.post(&format!("/api/functions/{name}"), "");
+    assert_eq!(status, 200, "{body}");
+    body["output"].as_str().unwrap_or_default().to_string()
+}
+
+fn edit(alyx: &Alyx, path: &str, text: &str) {
+    std::fs::write(alyx.folder.0.join(path), text).unwrap();
+}
+
+fn builds(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("builds.log")).unwrap_or_default().lines().count()
+}
+
+fn describe(alyx: &Alyx, name: &str) -> Value {
+    alyx.get(&format!("/api/functions/{name}")).1
+}
+
+#[test]
+fn editing_a_source_builds_and_the_next_call_sees_it() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    assert_eq!(answer(&alyx, "word"), "alpha");
+    edit(&alyx, "word/src/word.txt", "beta");
+    let line = alyx.expect_line("word: build ok");
+    assert!(line.contains("→ reloaded (plugin "), "{line}");
+    assert_eq!(answer(&alyx, "word"), "beta");
+    let build = &describe(&alyx, "word")["last_build"];
+    assert_eq!(build["ok"], true, "{build}");
+}
+
+#[test]
+fn rapid_edits_coalesce_into_one_build() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    for word in ["b1", "b2", "b3", "b4", "b5"] {
+        edit(&alyx, "word/src/word.txt", word);
+    }
+    alyx.expect_line("word: build ok");
+    assert_eq!(answer(&alyx, "word"), "b5");
+    assert_eq!(builds(&alyx.folder.0.join("word")), 2, "the initial build and exactly one more");
+}
+
+#[test]
+fn a_failing_build_keeps_the_old_version_serving() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    edit(&alyx, "word/src/word.txt", "FAIL");
+    alyx.expect_line("word: build failed");
+    assert_eq!(answer(&alyx, "word"), "alpha");
+    let build = &describe(&alyx, "word")["last_build"];
+    assert_eq!(build["ok"], false);
+    assert!(build["output"].as_str().unwrap().contains("refusing to build FAIL"), "{build}");
+}
+
+#[test]
+fn a_corrupt_plugin_keeps_the_old_version_serving() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    edit(&alyx, "word/plugin.wat", "(module (func (export \"handle\"");
+    let line = alyx.expect_line("word: reload failed, still serving plugin");
+    assert!(line.contains("not valid WAT"), "{line}");
+    assert_eq!(answer(&alyx, "word"), "alpha");
+    assert!(describe(&alyx, "word")["last_error"].as_str().is_some());
+}
+
+#[test]
+fn manifest_edits_apply_and_bad_ones_keep_the_last_good() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    edit(&alyx, "word/manifest.yaml", &format!("name: word\ntimeout: 2s\n{MANIFEST}"));
+    alyx.wait_for("the new limit", |a| describe(a, "word")["limits"]["timeout_ms"] == 2000);
+    edit(&alyx, "word/manifest.yaml", &format!("name: word\ntimeout: soon\n{MANIFEST}"));
+    alyx.wait_for("the problem to be reported", |a| {
+        describe(a, "word")["last_error"].as_str().is_some_and(|e| e.contains("timeout"))
+    });
+    assert_eq!(describe(&alyx, "word")["limits"]["timeout_ms"], 2000, "the last good manifest still applies");
+    assert_eq!(answer(&alyx, "word"), "alpha");
+}
+
+#[test]
+fn function_folders_appear_and_disappear() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    let dir = alyx.folder.0.join("late");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plugin.wat"), plugin_bytes("echo.wat")).unwrap();
+    std::fs::write(dir.join("manifest.yaml"), "entrypoint: echo\nplugin: plugin.wat\n").unwrap();
+    alyx.wait_for("the new function", |a| describe(a, "late")["status"] == "loaded");
+    std::fs::remove_dir_all(&dir).unwrap();
+    alyx.wait_for("the function to go", |a| a.get("/api/functions/late").0 == 404);
+}
+
+#[test]
+fn no_request_fails_during_ten_reloads() {
+    let alyx = word_function(Folder::new(), "word", "w0").dev(&[]);
+    alyx.expect_line("watching");
+    let stop = AtomicBool::new(false);
+    let (ok, failed) = std::thread::scope(|s| {
+        let client = s.spawn(|| {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                match alyx.post("/api/functions/word", "") {
+                    (200, _) => ok += 1,
+                    other => failed.push(other),
+                }
+            }
+            (ok, failed)
+        });
+        for i in 1..=10 {
+            let word = format!("w{i}");
+            edit(&alyx, "word/src/word.txt", &word);
+            alyx.wait_for("the new version", |a| answer(a, "word") == word);
+        }
+        stop.store(true, Ordering::SeqCst);
+        client.join().unwrap()
+    });
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(ok > 10, "requests kept flowing: {ok}");
+}
