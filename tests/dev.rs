@@ -147,3 +147,43 @@ fn no_request_fails_during_ten_reloads() {
     assert!(failed.is_empty(), "{failed:?}");
     assert!(ok > 10, "requests kept flowing: {ok}");
 }
+
+#[test]
+fn an_editor_save_by_temp_file_and_rename_builds_once() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    let dir = alyx.folder.0.join("word");
+    std::fs::write(dir.join("src/.word.txt.swp"), "gamma").unwrap();
+    std::fs::rename(dir.join("src/.word.txt.swp"), dir.join("src/word.txt")).unwrap();
+    alyx.expect_line("word: build ok");
+    assert_eq!(answer(&alyx, "word"), "gamma");
+    assert_eq!(builds(&dir), 2, "the initial build and exactly one more");
+}
+
+#[test]
+fn build_outputs_inside_the_watch_globs_do_not_loop() {
+    // Everything is watched, so the build's own builds.log, temporary file
+    // and plugin look like source changes. The first build's writes are not
+    // known yet and cause one more build; from then on they are recognised.
+    let manifest = "name: word\nplugin: plugin.wat\nbuild: {command: sh, args: [build.sh], watch: [\"**\"], output: plugin.wat}\n";
+    let alyx = word_function(Folder::new(), "word", "alpha").file("word/manifest.yaml", manifest).dev(&[]);
+    alyx.expect_line("watching");
+    let dir = alyx.folder.0.join("word");
+    // A barrier later than any follow-up build would start: a manifest
+    // change goes through the slower plugins watcher (200 ms > 100 ms).
+    let barrier = |timeout: u32| {
+        let edited = manifest.replace("name: word\n", &format!("name: word\ntimeout: {timeout}s\n"));
+        edit(&alyx, "word/manifest.yaml", &edited);
+        alyx.wait_for("the manifest change", |a| {
+            describe(a, "word")["limits"]["timeout_ms"] == timeout * 1000
+        });
+    };
+    edit(&alyx, "word/src/word.txt", "delta");
+    alyx.expect_line("word: build ok");
+    barrier(3);
+    assert_eq!(builds(&dir), 3, "the initial build, the edit's, and one for its unknown outputs");
+    edit(&alyx, "word/src/word.txt", "epsilon");
+    alyx.wait_for("the new word", |a| answer(a, "word") == "epsilon");
+    barrier(4);
+    assert_eq!(builds(&dir), 4, "known outputs start no build: exactly one per edit");
+}

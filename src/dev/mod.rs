@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod debounce;
+pub mod generated;
 pub mod watcher;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::registry::{BuildInfo, Load, Registry};
 use debounce::Builds;
+use generated::Generated;
 use watcher::{Watcher, function_dir};
 
 /// Timing of the dev loop.
@@ -56,17 +58,18 @@ impl Drop for DevLoop {
 pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Result<DevLoop, String> {
     let builder = Arc::new(Builder {
         registry: registry.clone(),
+        generated: Generated::default(),
         builds: Mutex::new(Builds::new()),
         threads: Mutex::new(Vec::new()),
         timeout: options.build_timeout,
     });
     let (r, root_path) = (registry.clone(), root.to_path_buf());
-    let b = builder.clone();
+    let (b, classify) = (builder.clone(), builder.clone());
     let sources = Watcher::start(
         "sources",
         root,
         options.source_delay,
-        move |path| source_of(&r, &root_path, path),
+        move |path| source_of(&r, &classify.generated, &root_path, path),
         move |dirs| dirs.into_iter().for_each(|dir| b.request(dir)),
     )?;
     let (r, root_path) = (registry.clone(), root.to_path_buf());
@@ -82,13 +85,14 @@ pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Resul
 
 /// The function folder whose build `path` is a source of: it matches the
 /// function's `build.watch` globs and is not something the build writes.
-fn source_of(registry: &Registry, root: &Path, path: &Path) -> Option<PathBuf> {
+fn source_of(registry: &Registry, generated: &Generated, root: &Path, path: &Path) -> Option<PathBuf> {
     let dir = function_dir(root, path)?;
     let manifest = registry.by_dir(&dir)?.manifest();
     let build = manifest.build.as_ref()?;
     let relative = path.strip_prefix(&dir).ok()?;
     let written = [&build.output, &manifest.plugin].iter().any(|p| p.as_path() == path)
-        || relative == Path::new(crate::manifest::FILE_NAME);
+        || relative == Path::new(crate::manifest::FILE_NAME)
+        || generated.is_generated(&dir, path);
     (!written && build.watch.iter().any(|glob| glob.matches_path(relative))).then_some(dir)
 }
 
@@ -148,6 +152,7 @@ fn describe(load: &Load) -> String {
 /// changes that arrived during it; different functions build in parallel.
 struct Builder {
     registry: Arc<Registry>,
+    generated: Generated,
     builds: Mutex<Builds<PathBuf>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     timeout: Duration,
@@ -182,7 +187,11 @@ impl Builder {
         let Some(function) = self.registry.by_dir(dir) else { return };
         let manifest = function.manifest();
         let Some(build) = &manifest.build else { return };
+        let before = generated::snapshot(&manifest.dir, &build.watch);
+        self.generated.started(&manifest.dir);
         let result = build::run(build, &manifest.dir, self.timeout);
+        let after = generated::snapshot(&manifest.dir, &build.watch);
+        self.generated.finished(&manifest.dir, &before, &after);
         let summary = build::summary(&function.name, &result);
         function.set_build(BuildInfo {
             ok: result.ok,
