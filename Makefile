@@ -18,7 +18,7 @@ lint:
 
 ## Benchmarks (release build); figures go into README.md.
 bench:
-	$(CARGO) bench --bench runtime --bench http
+	$(CARGO) bench --bench runtime --bench http --bench reload
 
 ## Serve the bundled example functions on http://127.0.0.1:8090.
 run: build
