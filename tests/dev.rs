@@ -187,3 +187,15 @@ fn build_outputs_inside_the_watch_globs_do_not_loop() {
     barrier(4);
     assert_eq!(builds(&dir), 4, "known outputs start no build: exactly one per edit");
 }
+
+#[test]
+fn functions_without_a_built_plugin_are_built_at_start() {
+    let alyx = Folder::new()
+        .file("fresh/src/word.txt", "zeta")
+        .file("fresh/build.sh", include_str!("../testdata/build/word.sh"))
+        .file("fresh/manifest.yaml", &format!("name: fresh\n{MANIFEST}"))
+        .dev(&[]);
+    alyx.expect_line("fresh: build ok");
+    alyx.wait_for("the built plugin", |a| describe(a, "fresh")["status"] == "loaded");
+    assert_eq!(answer(&alyx, "fresh"), "zeta");
+}

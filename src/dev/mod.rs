@@ -80,6 +80,13 @@ pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Resul
         move |path| plugin_event(&r, &root_path, path),
         move |events| reload(&registry, events),
     )?;
+    // A fresh checkout has sources but no plugins yet: build what is missing.
+    for function in builder.registry.list() {
+        let manifest = function.manifest();
+        if manifest.build.is_some() && function.pool().is_none() {
+            builder.request(manifest.dir.clone());
+        }
+    }
     Ok(DevLoop { sources: Some(sources), plugins: Some(plugins), builder })
 }
 
