@@ -15,6 +15,9 @@ use alyx::http::server::Server;
 use alyx::registry::{Defaults, Registry};
 use alyx::runtime::LogLevel;
 
+#[path = "support/http_client.rs"]
+mod http_client;
+
 const CLIENTS: usize = 2;
 const WINDOW: Duration = Duration::from_secs(3);
 const WORKERS: usize = 4;
@@ -146,26 +149,9 @@ fn run(addr: SocketAddr, request: &'static [u8]) -> Run {
     Run { rate: latencies.len() as f64 / elapsed.as_secs_f64(), p50: at(50), p99: at(99) }
 }
 
-/// Reads one HTTP/1.1 response with a Content-Length; returns the body.
+/// Reads one response, which must be a 200; returns the body.
 fn read_response(reader: &mut impl BufRead) -> Vec<u8> {
-    let mut length = 0;
-    let mut status = String::new();
-    reader.read_line(&mut status).expect("status line");
-    assert!(status.starts_with("HTTP/1.1 200"), "unexpected response: {status}");
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("header");
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().expect("length");
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).expect("body");
+    let (status, body) = http_client::read_response(reader);
+    assert_eq!(status, 200, "unexpected response: {}", String::from_utf8_lossy(&body));
     body
 }

@@ -17,6 +17,9 @@ use alyx::http::server::Server;
 use alyx::registry::{Defaults, Registry};
 use alyx::runtime::LogLevel;
 
+#[path = "support/http_client.rs"]
+mod http_client;
+
 const RELOADS: usize = 20;
 const SCRIPT: &str = include_str!("../testdata/build/word.sh");
 
@@ -124,23 +127,7 @@ fn measure(
 }
 
 fn read_body(reader: &mut impl BufRead) -> String {
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("header");
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().expect("length");
-        }
-    }
-    let mut body = vec![0; length];
-    std::io::Read::read_exact(reader, &mut body).expect("body");
-    String::from_utf8_lossy(&body).into_owned()
+    String::from_utf8_lossy(&http_client::read_response(reader).1).into_owned()
 }
 
 fn report(what: &str, times: &[Duration], debounce: Duration) {

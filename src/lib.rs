@@ -12,6 +12,7 @@ pub mod dev;
 pub mod discovery;
 pub mod http;
 pub mod manifest;
+pub mod random;
 pub mod registry;
 pub mod runtime;
 pub mod serve;

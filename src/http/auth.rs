@@ -44,7 +44,7 @@ pub struct Auth {
 impl Auth {
     pub fn new(api_keys: Vec<String>, admin_token: Option<String>) -> Auth {
         let mut key = [0u8; 32];
-        random_bytes(&mut key);
+        crate::random::fill(&mut key);
         Auth { api_keys, admin_token, key }
     }
 
@@ -118,24 +118,6 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Fills `buf` from the OS's random source (falling back to std's randomly
-/// seeded hasher if `/dev/urandom` cannot be read).
-pub fn random_bytes(buf: &mut [u8]) {
-    use std::io::Read;
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom")
-        && f.read_exact(buf).is_ok()
-    {
-        return;
-    }
-    use std::hash::{BuildHasher, Hasher};
-    for (i, chunk) in buf.chunks_mut(8).enumerate() {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
-    }
 }
 
 /// A random-looking, unique id of 16 hex characters: a counter hashed with

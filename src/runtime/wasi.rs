@@ -231,27 +231,8 @@ fn random_get(mut c: Ctx, ptr: i32, len: i32) -> i32 {
     let Some(buf) = mem.get_mut(start..start + len as u32 as usize) else {
         return EFAULT;
     };
-    fill_random(buf);
+    crate::random::fill(buf);
     SUCCESS
-}
-
-/// Fills `buf` from the OS's random source, falling back to std's hasher
-/// keys (randomly seeded per process) if `/dev/urandom` cannot be read.
-fn fill_random(buf: &mut [u8]) {
-    use std::io::Read;
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom")
-        && f.read_exact(buf).is_ok()
-    {
-        return;
-    }
-    use std::hash::{BuildHasher, Hasher};
-    let state = std::collections::hash_map::RandomState::new();
-    for (i, chunk) in buf.chunks_mut(8).enumerate() {
-        let mut h = state.build_hasher();
-        h.write_usize(i);
-        h.write_u128(monotonic_nanos() as u128);
-        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
-    }
 }
 
 /// Gathers the bytes of `iovs_len` iovecs at `iovs`.
@@ -420,12 +401,5 @@ mod tests {
     #[test]
     fn subscriptions_outside_memory_are_a_fault() {
         assert_eq!(read_subscriptions(&[0; 10], 0, 1), Err(EFAULT));
-    }
-
-    #[test]
-    fn random_bytes_are_not_all_zero() {
-        let mut buf = [0u8; 32];
-        fill_random(&mut buf);
-        assert_ne!(buf, [0u8; 32]);
     }
 }
