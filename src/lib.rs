@@ -17,4 +17,7 @@ pub mod registry;
 pub mod runtime;
 pub mod serve;
 pub mod stats;
+pub mod sync;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod units;
