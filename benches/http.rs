@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use alyx::config::ServeConfig;
 use alyx::http::server::Server;
-use alyx::registry::{Defaults, Registry};
+use alyx::registry::Registry;
 use alyx::runtime::LogLevel;
+use alyx::wiring;
 
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -68,18 +69,13 @@ fn start_alyx() -> (SocketAddr, Server, Vec<u8>) {
         listen: "127.0.0.1:0".into(),
         dir: dir.clone(),
         workers: WORKERS,
+        instances: WORKERS,
         log_level: LogLevel::Off,
         ..ServeConfig::default()
     };
-    let defaults = Defaults {
-        timeout: config.timeout,
-        memory: config.memory,
-        instances: WORKERS,
-        log_level: LogLevel::Off,
-    };
-    let registry = Arc::new(Registry::new(&dir, defaults));
+    let registry = Arc::new(Registry::new(&dir, wiring::defaults(&config)));
     registry.reload();
-    let server = Server::start(Arc::new(config), registry).expect("alyx starts");
+    let server = wiring::start_server(&config, registry).expect("alyx starts");
     let addr = server.addr();
     let body = one_response_body(addr);
     (addr, server, body)

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alyx::config::ServeConfig;
-use alyx::dev::{self, DevOptions};
+use alyx::dev;
 use alyx::http::server::Server;
-use alyx::registry::{Defaults, Registry};
+use alyx::registry::Registry;
 use alyx::runtime::LogLevel;
+use alyx::wiring;
 
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -83,20 +84,14 @@ fn start(root: &Path) -> (SocketAddr, Server, dev::DevLoop) {
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         dir: root.to_path_buf(),
+        instances: 2,
         log_level: LogLevel::Off,
         ..ServeConfig::default()
     };
-    let defaults =
-        Defaults { timeout: config.timeout, memory: config.memory, instances: 2, log_level: LogLevel::Off };
-    let registry = Arc::new(Registry::new(root, defaults));
+    let registry = Arc::new(Registry::new(root, wiring::defaults(&config)));
     registry.reload();
-    let server = Server::start(Arc::new(config.clone()), registry.clone()).expect("server");
-    let options = DevOptions {
-        source_delay: config.debounce_sources,
-        plugin_delay: config.debounce_plugins,
-        build_timeout: config.build_timeout,
-    };
-    let watching = dev::start(registry, root, options).expect("dev loop");
+    let server = wiring::start_server(&config, registry.clone()).expect("server");
+    let watching = dev::start(registry, root, wiring::dev_options(&config)).expect("dev loop");
     (server.addr(), server, watching)
 }
 

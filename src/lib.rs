@@ -8,9 +8,12 @@
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod dev;
 pub mod discovery;
+pub mod error;
 pub mod http;
+pub mod invoke;
 pub mod manifest;
 pub mod random;
 pub mod registry;
@@ -20,4 +23,6 @@ pub mod stats;
 pub mod sync;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod tokens;
 pub mod units;
+pub mod wiring;

@@ -1,24 +1,28 @@
 //! The registry of functions being served: discovery results turned into
-//! loaded plugins, with their status, stats and last error.
+//! loaded plugins, with their status, stats and last load error.
 //!
-//! Loading never unloads first: a new version is compiled and instantiated
-//! beside the running one and swapped in only on success, so a bad plugin
-//! or manifest leaves the last good version serving, with the error kept
-//! for the API. A function whose first load failed is listed as `failed`.
+//! What a function serves is one immutable [`Version`] (manifest, plugin
+//! pool and plugin info) behind one lock, swapped whole: an invocation takes
+//! one snapshot and never mixes a new plugin with an old entrypoint, env or
+//! config. Loading never unloads first: a new version is compiled and
+//! instantiated beside the running one and swapped in only on success, so a
+//! bad plugin or manifest leaves the last good version serving, with the
+//! error kept for the API. A function whose first load failed is `failed`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
+use crate::crypto::sha256_hex;
 use crate::discovery;
 use crate::manifest::{Manifest, Problem};
 use crate::runtime::http::HttpClient;
-use crate::runtime::{Limits, LogLevel, Plugin, PluginSlot, PluginSpec, Pool, Vars};
+use crate::runtime::{self, Limits, LogLevel, Plugin, PluginSpec, Pool, Vars};
 use crate::stats::Stats;
+use crate::sync::{read, write};
 
 /// Server-wide defaults for what a manifest leaves out.
 #[derive(Debug, Clone)]
@@ -29,7 +33,7 @@ pub struct Defaults {
     pub log_level: LogLevel,
 }
 
-/// The plugin version a function serves.
+/// The plugin file a version was loaded from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginInfo {
     /// SHA-256 of the plugin file, lower-case hex.
@@ -38,12 +42,56 @@ pub struct PluginInfo {
     pub size: u64,
 }
 
-/// What the registry knows about a function besides its plugin.
-#[derive(Debug, Clone)]
-pub struct FunctionState {
+/// One loaded version of a function: everything an invocation needs, never
+/// changed after it is built.
+pub struct Version {
     pub manifest: Arc<Manifest>,
-    pub plugin: Option<PluginInfo>,
-    pub last_error: Option<String>,
+    pub pool: Arc<Pool>,
+    pub plugin: PluginInfo,
+}
+
+/// Why a version could not be loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadError {
+    /// The plugin file could not be read.
+    Read { path: PathBuf, message: String },
+    /// The plugin did not compile or instantiate.
+    Plugin(runtime::Error),
+    /// The manifest has errors.
+    Manifest(Vec<Problem>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Read { path, message } => write!(f, "cannot read {}: {message}", path.display()),
+            LoadError::Plugin(error) => write!(f, "{error}"),
+            LoadError::Manifest(problems) => {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                write!(f, "{}", lines.join("; "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Whether a function serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Loaded,
+    /// No version loaded (its first load failed).
+    Failed,
+}
+
+impl Status {
+    /// The name the API and metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Loaded => "loaded",
+            Status::Failed => "failed",
+        }
+    }
 }
 
 /// The last build of a function (dev loop).
@@ -58,47 +106,96 @@ pub struct BuildInfo {
     pub output: String,
 }
 
-/// One function: its current plugin version, state and statistics.
+/// The dev loop's builds of a function.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Builds {
+    pub last: Option<BuildInfo>,
+    /// Builds finished since the server started.
+    pub runs: u64,
+    /// A build is running or waiting to run.
+    pub busy: bool,
+}
+
+/// The outcome of the last load attempt.
+#[derive(Debug, Clone)]
+struct Attempt {
+    /// The manifest last seen (the one served, unless a newer one failed).
+    manifest: Arc<Manifest>,
+    error: Option<LoadError>,
+}
+
+/// One function: the version it serves, its last load attempt, vars and
+/// statistics.
 pub struct Function {
     pub name: String,
-    slot: PluginSlot,
-    state: RwLock<FunctionState>,
+    current: RwLock<Option<Arc<Version>>>,
+    attempt: RwLock<Attempt>,
     vars: Arc<Vars>,
-    build: RwLock<Option<BuildInfo>>,
+    builds: RwLock<Builds>,
     pub stats: Stats,
 }
 
 impl Function {
-    /// The pool to call now, if a version is loaded.
-    pub fn pool(&self) -> Option<Arc<Pool>> {
-        self.slot.current()
+    fn new(manifest: Arc<Manifest>) -> Function {
+        Function {
+            name: manifest.name.clone(),
+            current: RwLock::new(None),
+            attempt: RwLock::new(Attempt { manifest, error: None }),
+            vars: Vars::new(),
+            builds: RwLock::new(Builds::default()),
+            stats: Stats::default(),
+        }
     }
 
-    /// The manifest of the version being served.
+    /// The version serving now; hold the snapshot for a whole invocation.
+    pub fn current(&self) -> Option<Arc<Version>> {
+        read(&self.current).clone()
+    }
+
+    /// The manifest of the version serving, else of the last attempt.
     pub fn manifest(&self) -> Arc<Manifest> {
-        self.state.read().unwrap_or_else(|e| e.into_inner()).manifest.clone()
+        match self.current() {
+            Some(version) => version.manifest.clone(),
+            None => read(&self.attempt).manifest.clone(),
+        }
     }
 
-    pub fn state(&self) -> FunctionState {
-        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Why the last load failed; `None` after a successful one.
+    pub fn last_error(&self) -> Option<LoadError> {
+        read(&self.attempt).error.clone()
     }
 
-    /// `loaded` when a version serves, else `failed`.
-    pub fn status(&self) -> &'static str {
-        if self.slot.current().is_some() { "loaded" } else { "failed" }
+    pub fn status(&self) -> Status {
+        if read(&self.current).is_some() { Status::Loaded } else { Status::Failed }
     }
 
-    /// The last build's result, if the dev loop built this function.
-    pub fn last_build(&self) -> Option<BuildInfo> {
-        self.build.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// What the dev loop built of this function.
+    pub fn builds(&self) -> Builds {
+        read(&self.builds).clone()
     }
 
-    pub fn set_build(&self, info: BuildInfo) {
-        *self.build.write().unwrap_or_else(|e| e.into_inner()) = Some(info);
+    /// Records a finished build.
+    pub fn build_finished(&self, info: BuildInfo) {
+        let mut builds = write(&self.builds);
+        builds.last = Some(info);
+        builds.runs += 1;
     }
 
-    fn update(&self, change: impl FnOnce(&mut FunctionState)) {
-        change(&mut self.state.write().unwrap_or_else(|e| e.into_inner()));
+    /// Marks whether a build is running or waiting.
+    pub fn set_build_busy(&self, busy: bool) {
+        write(&self.builds).busy = busy;
+    }
+
+    /// Makes `version` current; calls in flight finish on the old one.
+    fn swap(&self, version: Version) {
+        let manifest = version.manifest.clone();
+        *write(&self.current) = Some(Arc::new(version));
+        *write(&self.attempt) = Attempt { manifest, error: None };
+    }
+
+    /// Records a failed attempt; the serving version (if any) stays.
+    fn failed(&self, manifest: Arc<Manifest>, error: LoadError) {
+        *write(&self.attempt) = Attempt { manifest, error: Some(error) };
     }
 }
 
@@ -140,16 +237,16 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Function>> {
-        self.functions.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        read(&self.functions).get(name).cloned()
     }
 
     pub fn list(&self) -> Vec<Arc<Function>> {
-        self.functions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        read(&self.functions).values().cloned().collect()
     }
 
     /// Problems found by the last discovery (manifest errors and warnings).
     pub fn problems(&self) -> Vec<Problem> {
-        self.problems.read().unwrap_or_else(|e| e.into_inner()).clone()
+        read(&self.problems).clone()
     }
 
     /// Rediscovers the folder and loads what changed. Functions whose
@@ -171,69 +268,19 @@ impl Registry {
             }
         }
         summary.removed = self.remove_missing(&names);
-        *self.problems.write().unwrap_or_else(|e| e.into_inner()) = found.problems;
+        *write(&self.problems) = found.problems;
         self.ready.store(true, Ordering::SeqCst);
         summary
     }
 
     fn remove_missing(&self, present: &[String]) -> Vec<String> {
-        let mut functions = self.functions.write().unwrap_or_else(|e| e.into_inner());
+        let mut functions = write(&self.functions);
         let gone: Vec<String> = functions.keys().filter(|n| !present.contains(n)).cloned().collect();
         for name in &gone {
             functions.remove(name);
             log::info!("{name}: removed");
         }
         gone
-    }
-
-    /// Loads one function's manifest and plugin beside its current version.
-    fn load(&self, manifest: Manifest) -> Load {
-        let manifest = Arc::new(manifest);
-        let function = self.entry(&manifest);
-        let bytes = match std::fs::read(&manifest.plugin) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let message = format!("cannot read {}: {e}", manifest.plugin.display());
-                return self.fail(&function, manifest, message);
-            }
-        };
-        let hash = hex_sha256(&bytes);
-        let state = function.state();
-        let same_plugin = state.plugin.as_ref().is_some_and(|p| p.hash == hash);
-        if same_plugin && *state.manifest == *manifest && function.pool().is_some() {
-            return Load::Unchanged;
-        }
-        let size = bytes.len() as u64;
-        match self.compile(&manifest, bytes).and_then(|plugin| self.pool(&function, plugin)) {
-            Ok(pool) => {
-                function.slot.swap(pool);
-                let info = PluginInfo { hash: hash.clone(), loaded_at: SystemTime::now(), size };
-                log::info!("{}: loaded (plugin {})", function.name, &info.hash[..12]);
-                function.update(|s| {
-                    s.manifest = manifest;
-                    s.plugin = Some(info);
-                    s.last_error = None;
-                });
-                function.stats.record_reload("ok");
-                Load::Loaded { hash }
-            }
-            Err(message) => self.fail(&function, manifest, message),
-        }
-    }
-
-    /// Records a failed load; the running version (if any) keeps serving.
-    fn fail(&self, function: &Function, manifest: Arc<Manifest>, message: String) -> Load {
-        log::warn!("{}: {message}", function.name);
-        let serving = function.pool().is_some();
-        function.update(|s| {
-            if !serving {
-                s.manifest = manifest;
-            }
-            s.last_error = Some(message.clone());
-        });
-        function.stats.record_reload("failed");
-        let serving = function.state().plugin.filter(|_| serving).map(|p| p.hash);
-        Load::Failed { message, serving }
     }
 
     /// The function whose folder is `dir`, if one is known.
@@ -251,32 +298,59 @@ impl Registry {
             return Some((name, self.load(manifest)));
         }
         let function = self.by_dir(dir)?;
-        let message = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         let manifest = function.manifest();
-        Some((function.name.clone(), self.fail(&function, manifest, message)))
+        Some((function.name.clone(), self.fail(&function, manifest, LoadError::Manifest(problems))))
     }
 
-    /// The function's entry, created (empty) on first sight.
+    /// Loads one function's manifest and plugin beside its current version.
+    fn load(&self, manifest: Manifest) -> Load {
+        let manifest = Arc::new(manifest);
+        let function = self.entry(&manifest);
+        let bytes = match std::fs::read(&manifest.plugin) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let error = LoadError::Read { path: manifest.plugin.clone(), message: e.to_string() };
+                return self.fail(&function, manifest, error);
+            }
+        };
+        let plugin =
+            PluginInfo { hash: sha256_hex(&bytes), loaded_at: SystemTime::now(), size: bytes.len() as u64 };
+        if function.current().is_some_and(|v| v.plugin.hash == plugin.hash && *v.manifest == *manifest) {
+            return Load::Unchanged;
+        }
+        match self
+            .compile(&manifest, bytes)
+            .and_then(|p| Pool::new(p, function.vars.clone(), self.defaults.instances))
+        {
+            Ok(pool) => {
+                let hash = plugin.hash.clone();
+                log::info!("{}: loaded (plugin {})", function.name, &hash[..12]);
+                function.swap(Version { manifest, pool: Arc::new(pool), plugin });
+                function.stats.record_reload("ok");
+                Load::Loaded { hash }
+            }
+            Err(error) => self.fail(&function, manifest, LoadError::Plugin(error)),
+        }
+    }
+
+    /// Records a failed load; the running version (if any) keeps serving.
+    fn fail(&self, function: &Function, manifest: Arc<Manifest>, error: LoadError) -> Load {
+        log::warn!("{}: {error}", function.name);
+        function.failed(manifest, error.clone());
+        function.stats.record_reload("failed");
+        Load::Failed { error, serving: function.current().map(|v| v.plugin.hash.clone()) }
+    }
+
+    /// The function's entry, created (with no version) on first sight.
     fn entry(&self, manifest: &Arc<Manifest>) -> Arc<Function> {
-        let mut functions = self.functions.write().unwrap_or_else(|e| e.into_inner());
-        let function = functions.entry(manifest.name.clone()).or_insert_with(|| {
-            Arc::new(Function {
-                name: manifest.name.clone(),
-                slot: PluginSlot::empty(),
-                state: RwLock::new(FunctionState {
-                    manifest: manifest.clone(),
-                    plugin: None,
-                    last_error: None,
-                }),
-                vars: Vars::new(),
-                build: RwLock::new(None),
-                stats: Stats::default(),
-            })
-        });
+        let mut functions = write(&self.functions);
+        let function = functions
+            .entry(manifest.name.clone())
+            .or_insert_with(|| Arc::new(Function::new(manifest.clone())));
         function.clone()
     }
 
-    fn compile(&self, manifest: &Manifest, wasm: Vec<u8>) -> Result<Plugin, String> {
+    fn compile(&self, manifest: &Manifest, wasm: Vec<u8>) -> Result<Plugin, runtime::Error> {
         let mut spec = PluginSpec::new(&manifest.name, wasm);
         spec.limits = Limits {
             timeout: Some(manifest.timeout.unwrap_or(self.defaults.timeout)),
@@ -288,11 +362,7 @@ impl Registry {
         spec.log_level = self.defaults.log_level;
         spec.http = Some(self.http.clone());
         spec.engines = spec.engines.min(self.defaults.instances);
-        Plugin::compile(spec).map_err(|e| e.to_string())
-    }
-
-    fn pool(&self, function: &Function, plugin: Plugin) -> Result<Pool, String> {
-        Pool::new(plugin, function.vars.clone(), self.defaults.instances).map_err(|e| e.to_string())
+        Plugin::compile(spec)
     }
 }
 
@@ -306,19 +376,15 @@ pub enum Load {
     Unchanged,
     /// Nothing changed in what is served; the hash still serving, if any.
     Failed {
-        message: String,
+        error: LoadError,
         serving: Option<String>,
     },
-}
-
-/// SHA-256 of `bytes` as lower-case hex.
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
 
     const HELLO: &str = r#"(module
       (import "extism:host/env" "output_set" (func $out (param i64 i64)))
@@ -326,81 +392,94 @@ mod tests {
       (import "extism:host/env" "input_length" (func $len (result i64)))
       (func (export "handle") (result i32) (call $out (call $off) (call $len)) (i32.const 0)))"#;
 
-    fn folder(name: &str) -> PathBuf {
-        let root = std::env::temp_dir().join(format!("alyx-registry-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        root
-    }
-
-    fn write(root: &Path, path: &str, text: &str) {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn registry(root: &Path) -> Registry {
+    fn registry(root: &TempDir) -> Registry {
         let defaults = Defaults {
             timeout: Duration::from_secs(5),
             memory: 16 << 20,
             instances: 2,
             log_level: LogLevel::Info,
         };
-        Registry::new(root, defaults)
+        Registry::new(root.path(), defaults)
     }
 
     #[test]
     fn loads_good_functions_and_lists_failed_ones() {
-        let root = folder("mixed");
-        write(&root, "good/manifest.yaml", "plugin: plugin.wat");
-        write(&root, "good/plugin.wat", HELLO);
-        write(&root, "bad/manifest.yaml", "plugin: plugin.wat");
-        write(&root, "bad/plugin.wat", "(module (import \"extism:host/env\" \"nope\" (func)))");
+        let root = TempDir::new("registry");
+        root.write("good/manifest.yaml", "plugin: plugin.wat");
+        root.write("good/plugin.wat", HELLO);
+        root.write("bad/manifest.yaml", "plugin: plugin.wat");
+        root.write("bad/plugin.wat", "(module (import \"extism:host/env\" \"nope\" (func)))");
         let registry = registry(&root);
         let summary = registry.reload();
         assert_eq!((summary.loaded, summary.failed), (vec!["good".to_string()], vec!["bad".to_string()]));
         assert!(registry.is_ready());
-        assert_eq!(registry.get("good").unwrap().status(), "loaded");
+        assert_eq!(registry.get("good").unwrap().status(), Status::Loaded);
         let bad = registry.get("bad").unwrap();
-        assert_eq!(bad.status(), "failed");
-        assert!(bad.state().last_error.unwrap().contains("extism:host/env::nope"));
+        assert_eq!(bad.status(), Status::Failed);
+        match bad.last_error() {
+            Some(LoadError::Plugin(runtime::Error::Load { message })) => {
+                assert!(message.contains("extism:host/env::nope"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn a_failed_reload_keeps_the_old_version() {
-        let root = folder("keep");
-        write(&root, "f/manifest.yaml", "plugin: plugin.wat");
-        write(&root, "f/plugin.wat", HELLO);
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat");
+        root.write("f/plugin.wat", HELLO);
         let registry = registry(&root);
         registry.reload();
-        let hash = registry.get("f").unwrap().state().plugin.unwrap().hash;
-        write(&root, "f/plugin.wat", "(module (func (export \"handle\") (result i32) (i32.const 0))");
+        let before = registry.get("f").unwrap().current().unwrap();
+        root.write("f/plugin.wat", "(module (func (export \"handle\") (result i32) (i32.const 0))");
         let summary = registry.reload();
         assert_eq!(summary.failed, ["f"]);
         let f = registry.get("f").unwrap();
-        assert_eq!(f.status(), "loaded");
-        assert_eq!(f.state().plugin.unwrap().hash, hash, "still the old version");
-        assert!(f.state().last_error.is_some());
-        assert_eq!(f.pool().unwrap().call("handle", b"still here").result.unwrap(), b"still here");
+        assert_eq!(f.status(), Status::Loaded);
+        let after = f.current().unwrap();
+        assert!(Arc::ptr_eq(&before, &after), "still the old version");
+        assert!(matches!(f.last_error(), Some(LoadError::Plugin(_))));
+        assert_eq!(after.pool.call("handle", b"still here").result.unwrap(), b"still here");
+    }
+
+    #[test]
+    fn a_missing_plugin_is_a_read_error_naming_the_file() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wasm");
+        let registry = registry(&root);
+        registry.reload();
+        match registry.get("f").unwrap().last_error() {
+            Some(LoadError::Read { path, .. }) => assert_eq!(path, root.path().join("f/plugin.wasm")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn unchanged_functions_are_not_reloaded_and_removed_ones_go() {
-        let root = folder("unchanged");
-        write(&root, "a/manifest.yaml", "plugin: plugin.wat");
-        write(&root, "a/plugin.wat", HELLO);
-        write(&root, "b/plugin.wasm", "");
+        let root = TempDir::new("registry");
+        root.write("a/manifest.yaml", "plugin: plugin.wat");
+        root.write("a/plugin.wat", HELLO);
+        root.write("b/plugin.wasm", "");
         let registry = registry(&root);
         registry.reload();
         let summary = registry.reload();
         assert_eq!(summary.unchanged, ["a"]);
-        std::fs::remove_dir_all(root.join("a")).unwrap();
+        std::fs::remove_dir_all(root.path().join("a")).unwrap();
         assert_eq!(registry.reload().removed, ["a"]);
         assert!(registry.get("a").is_none());
     }
 
     #[test]
-    fn sha256_is_the_standard_one() {
-        assert_eq!(hex_sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    fn a_manifest_change_alone_is_a_new_version() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat");
+        root.write("f/plugin.wat", HELLO);
+        let registry = registry(&root);
+        registry.reload();
+        root.write("f/manifest.yaml", "plugin: plugin.wat\nenv: {A: b}");
+        assert!(matches!(registry.reload_dir(&root.path().join("f")), Some((_, Load::Loaded { .. }))));
+        let version = registry.get("f").unwrap().current().unwrap();
+        assert_eq!(version.manifest.env.get("A").map(String::as_str), Some("b"));
     }
 }

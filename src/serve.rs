@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 
 use crate::config::{self, ServeConfig};
-use crate::http::server::Server;
-use crate::registry::{Defaults, Registry};
+use crate::error::Error;
+use crate::registry::Registry;
+use crate::wiring::{defaults, dev_options, start_server};
 use crate::{dev, discovery};
 
 pub const USAGE: &str = "usage: alyx serve [options]
@@ -53,25 +54,16 @@ fn init_logging() {
     let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
 }
 
-fn defaults(config: &ServeConfig) -> Defaults {
-    Defaults {
-        timeout: config.timeout,
-        memory: config.memory,
-        instances: config.instances,
-        log_level: config.log_level,
-    }
-}
-
-fn run(config: Arc<ServeConfig>, dev: bool) -> Result<(), String> {
+fn run(config: Arc<ServeConfig>, dev: bool) -> Result<(), Error> {
     let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop.send(());
     })
-    .map_err(|e| format!("cannot handle signals: {e}"))?;
+    .map_err(|e| Error::Signals(e.to_string()))?;
     // Absolute, so file events (absolute paths) match function folders.
     let dir = config.dir.canonicalize().unwrap_or_else(|_| config.dir.clone());
     let registry = Arc::new(Registry::new(&dir, defaults(&config)));
-    let server = Server::start(config.clone(), registry.clone())?;
+    let server = start_server(&config, registry.clone())?;
     println!("listening on http://{}", server.addr());
     let _ = std::io::stdout().flush();
     let summary = registry.reload();
@@ -88,18 +80,15 @@ fn run(config: Arc<ServeConfig>, dev: bool) -> Result<(), String> {
     };
     let _ = stopped.recv();
     log::info!("shutting down");
-    drop(watching);
+    if let Some(watching) = watching {
+        watching.stop(config.grace);
+    }
     server.shutdown(config.grace);
     Ok(())
 }
 
-fn dev_loop(registry: &Arc<Registry>, dir: &Path, config: &ServeConfig) -> Result<dev::DevLoop, String> {
-    let options = dev::DevOptions {
-        source_delay: config.debounce_sources,
-        plugin_delay: config.debounce_plugins,
-        build_timeout: config.build_timeout,
-    };
-    let watching = dev::start(registry.clone(), dir, options)?;
+fn dev_loop(registry: &Arc<Registry>, dir: &Path, config: &ServeConfig) -> Result<dev::DevLoop, Error> {
+    let watching = dev::start(registry.clone(), dir, dev_options(config))?;
     println!("watching {} for changes", dir.display());
     let _ = std::io::stdout().flush();
     Ok(watching)
@@ -114,7 +103,7 @@ pub fn validate(args: Vec<String>) -> i32 {
     let registry = Registry::new(Path::new(dir), defaults(&ServeConfig::default()));
     let summary = registry.reload();
     for name in &summary.failed {
-        if let Some(error) = registry.get(name).and_then(|f| f.state().last_error) {
+        if let Some(error) = registry.get(name).and_then(|f| f.last_error()) {
             problems.push(format!("{dir}/{name}: {error}"));
         }
     }

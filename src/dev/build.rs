@@ -1,13 +1,17 @@
 //! Running a function's build: `build.command` with `build.args` in the
 //! function folder, stdout and stderr captured together (the last 64 KiB
-//! kept), killed with its whole process group after a timeout. Also the
-//! `alyx build [NAME...]` command, which runs builds once.
+//! kept), killed with its whole process group after a timeout or when the
+//! dev loop stops ([`Cancel`]). Also the `alyx build [NAME...]` command,
+//! which runs builds once.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+use crate::sync::lock;
 
 use crate::discovery;
 use crate::manifest::{Build, Manifest};
@@ -30,8 +34,51 @@ pub struct BuildResult {
     pub failure: Option<String>,
 }
 
-/// Runs one build in `dir`, waiting at most `timeout`.
-pub fn run(build: &Build, dir: &std::path::Path, timeout: Duration) -> BuildResult {
+/// The process groups of the builds running now, so a stop can kill them
+/// (a build runs in its own group, which Ctrl-C does not reach).
+#[derive(Debug, Default)]
+pub struct Cancel {
+    state: Mutex<Running>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    stopped: bool,
+    groups: HashSet<u32>,
+}
+
+impl Cancel {
+    /// Kills every running build and refuses new ones.
+    pub fn stop(&self) {
+        let mut running = lock(&self.state);
+        running.stopped = true;
+        for group in running.groups.drain() {
+            kill_group(group);
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        lock(&self.state).stopped
+    }
+
+    /// Registers a started build; false (and the build is killed) after a stop.
+    fn started(&self, group: u32) -> bool {
+        let mut running = lock(&self.state);
+        if running.stopped {
+            kill_group(group);
+            return false;
+        }
+        running.groups.insert(group)
+    }
+
+    fn ended(&self, group: u32) {
+        lock(&self.state).groups.remove(&group);
+    }
+}
+
+/// Runs one build in `dir`, waiting at most `timeout`, killed early when
+/// `cancel` stops.
+pub fn run(build: &Build, dir: &std::path::Path, timeout: Duration, cancel: &Cancel) -> BuildResult {
     let start = Instant::now();
     let failed = |failure: String, output: String| BuildResult {
         ok: false,
@@ -51,10 +98,11 @@ pub fn run(build: &Build, dir: &std::path::Path, timeout: Duration) -> BuildResu
         Err(e) => return failed(format!("cannot run {:?}: {e}", build.command), String::new()),
     };
     drop(command);
-    let output = std::thread::spawn(move || read_tail(reader));
     let pid = child.id();
+    cancel.started(pid);
+    let output = std::thread::Builder::new().name("build-output".into()).spawn(move || read_tail(reader));
     let (done, exited) = mpsc::channel();
-    let waiter = std::thread::spawn(move || {
+    let waiter = std::thread::Builder::new().name("build-wait".into()).spawn(move || {
         let _ = done.send(child.wait());
     });
     let status = match exited.recv_timeout(timeout) {
@@ -65,9 +113,13 @@ pub fn run(build: &Build, dir: &std::path::Path, timeout: Duration) -> BuildResu
             Err(format!("timed out after {} s; the build was killed", timeout.as_secs()))
         }
     };
-    let _ = waiter.join();
-    let output = output.join().unwrap_or_default();
+    cancel.ended(pid);
+    if let Ok(waiter) = waiter {
+        let _ = waiter.join();
+    }
+    let output = output.ok().and_then(|o| o.join().ok()).unwrap_or_default();
     match status {
+        _ if cancel.is_stopped() => failed("cancelled: alyx is stopping".into(), output),
         Ok(s) if s.success() => BuildResult { ok: true, duration: start.elapsed(), output, failure: None },
         Ok(s) => failed(format!("{:?} failed ({s})", build.command), output),
         Err(message) => failed(message, output),
@@ -130,7 +182,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let mut failures = 0;
     for manifest in chosen {
         let Some(build) = &manifest.build else { continue };
-        let result = run(build, &manifest.dir, timeout);
+        let result = run(build, &manifest.dir, timeout, &Cancel::default());
         println!("{}", summary(&manifest.name, &result));
         if !result.ok {
             failures += 1;
@@ -169,6 +221,59 @@ mod tests {
 
     fn dir() -> std::path::PathBuf {
         std::env::temp_dir()
+    }
+
+    fn run(build: &Build, dir: &std::path::Path, timeout: Duration) -> BuildResult {
+        super::run(build, dir, timeout, &Cancel::default())
+    }
+
+    #[test]
+    fn a_stop_kills_a_running_build_and_its_children() {
+        let cancel = std::sync::Arc::new(Cancel::default());
+        let folder = crate::testutil::TempDir::new("build-cancel");
+        let script = "sleep 600 & echo $! > child.pid; echo started > started; wait";
+        let build = build("sh", &["-c", script]);
+        let (path, stopper) = (folder.path().to_path_buf(), cancel.clone());
+        let result = std::thread::scope(|scope| {
+            let running = scope.spawn(|| super::run(&build, &path, Duration::from_secs(600), &cancel));
+            let started = path.join("started");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !started.exists() && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            assert!(started.exists(), "the build did not start");
+            stopper.stop();
+            running.join().unwrap()
+        });
+        assert_eq!(result.failure.as_deref(), Some("cancelled: alyx is stopping"));
+        let child = std::fs::read_to_string(folder.path().join("child.pid")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(child.trim()) && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert!(!alive(child.trim()), "the build's child {} survived", child.trim());
+    }
+
+    /// A process that exists and is not a zombie (a killed child whose
+    /// parent died may wait for a reaper that a container lacks).
+    fn alive(pid: &str) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+        state.is_some_and(|s| s != 'Z' && s != 'X')
+    }
+
+    #[test]
+    fn no_build_starts_after_a_stop() {
+        let cancel = Cancel::default();
+        cancel.stop();
+        let folder = crate::testutil::TempDir::new("build-cancel");
+        let r = super::run(
+            &build("sh", &["-c", "touch ran; sleep 600"]),
+            folder.path(),
+            Duration::from_secs(600),
+            &cancel,
+        );
+        assert_eq!(r.failure.as_deref(), Some("cancelled: alyx is stopping"));
     }
 
     #[test]

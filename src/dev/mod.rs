@@ -1,6 +1,7 @@
 //! The dev loop (`alyx dev`): watch each function's sources, run its build,
 //! and hot-reload the new plugin beside the running one, keeping the old
-//! version when a build or a load fails.
+//! version when a build or a load fails. Stopping it kills the builds that
+//! run (their process groups) and joins every thread within a grace period.
 
 pub mod build;
 pub mod debounce;
@@ -8,11 +9,14 @@ pub mod generated;
 pub mod watcher;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use crate::error::Error;
 use crate::registry::{BuildInfo, Load, Registry};
+use crate::sync::lock;
+use build::Cancel;
 use debounce::Builds;
 use generated::Generated;
 use watcher::{Watcher, function_dir};
@@ -39,29 +43,43 @@ enum PluginEvent {
 }
 
 /// The running dev loop: two watchers and the builds they started.
-/// Dropping it stops the watchers and waits for builds in progress.
+/// [`DevLoop::stop`] (or dropping it) kills running builds, stops the
+/// watchers and joins their threads.
 pub struct DevLoop {
     sources: Option<Watcher<PathBuf>>,
     plugins: Option<Watcher<PluginEvent>>,
     builder: Arc<Builder>,
 }
 
-impl Drop for DevLoop {
-    fn drop(&mut self) {
+impl DevLoop {
+    /// Stops within `grace`; false if a thread was still running then.
+    pub fn stop(mut self, grace: Duration) -> bool {
+        self.halt(grace)
+    }
+
+    fn halt(&mut self, grace: Duration) -> bool {
+        self.builder.cancel.stop();
         drop(self.sources.take());
         drop(self.plugins.take());
-        self.builder.join();
+        self.builder.join(grace)
+    }
+}
+
+impl Drop for DevLoop {
+    fn drop(&mut self) {
+        self.halt(Duration::from_secs(10));
     }
 }
 
 /// Starts watching `root` (an absolute path; the registry's folder).
-pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Result<DevLoop, String> {
+pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Result<DevLoop, Error> {
     let builder = Arc::new(Builder {
         registry: registry.clone(),
         generated: Generated::default(),
         builds: Mutex::new(Builds::new()),
         threads: Mutex::new(Vec::new()),
         timeout: options.build_timeout,
+        cancel: Cancel::default(),
     });
     let (r, root_path) = (registry.clone(), root.to_path_buf());
     let (b, classify) = (builder.clone(), builder.clone());
@@ -83,7 +101,7 @@ pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Resul
     // A fresh checkout has sources but no plugins yet: build what is missing.
     for function in builder.registry.list() {
         let manifest = function.manifest();
-        if manifest.build.is_some() && function.pool().is_none() {
+        if manifest.build.is_some() && function.current().is_none() {
             builder.request(manifest.dir.clone());
         }
     }
@@ -148,10 +166,10 @@ fn describe(load: &Load) -> String {
     match load {
         Load::Loaded { hash } => format!("reloaded (plugin {}…)", &hash[..8]),
         Load::Unchanged => "unchanged".into(),
-        Load::Failed { message, serving: Some(hash) } => {
+        Load::Failed { error: message, serving: Some(hash) } => {
             format!("reload failed, still serving plugin {}…: {message}", &hash[..8])
         }
-        Load::Failed { message, serving: None } => format!("load failed: {message}"),
+        Load::Failed { error: message, serving: None } => format!("load failed: {message}"),
     }
 }
 
@@ -163,18 +181,27 @@ struct Builder {
     builds: Mutex<Builds<PathBuf>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     timeout: Duration,
+    cancel: Cancel,
 }
 
 impl Builder {
     fn request(self: &Arc<Self>, dir: PathBuf) {
-        if !lock(&self.builds).request(dir.clone()) {
-            return;
+        let function = self.registry.by_dir(&dir);
+        {
+            let mut builds = lock(&self.builds);
+            if self.cancel.is_stopped() || !builds.request(dir.clone()) {
+                return;
+            }
+            function.iter().for_each(|f| f.set_build_busy(true));
         }
         let builder = self.clone();
-        let spawned = std::thread::Builder::new().name("build".into()).spawn(move || {
+        let name = format!("build-{}", function.map_or("?".to_string(), |f| f.name.clone()));
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
             loop {
                 builder.build(&dir);
-                if !lock(&builder.builds).finished(&dir) {
+                let mut builds = lock(&builder.builds);
+                if !builds.finished(&dir) || builder.cancel.is_stopped() {
+                    builder.registry.by_dir(&dir).iter().for_each(|f| f.set_build_busy(false));
                     return;
                 }
             }
@@ -196,17 +223,20 @@ impl Builder {
         let Some(build) = &manifest.build else { return };
         let before = generated::snapshot(&manifest.dir, &build.watch);
         self.generated.started(&manifest.dir);
-        let result = build::run(build, &manifest.dir, self.timeout);
+        let result = build::run(build, &manifest.dir, self.timeout, &self.cancel);
         let after = generated::snapshot(&manifest.dir, &build.watch);
         self.generated.finished(&manifest.dir, &before, &after);
         let summary = build::summary(&function.name, &result);
-        function.set_build(BuildInfo {
+        function.build_finished(BuildInfo {
             ok: result.ok,
             duration: result.duration,
             finished_at: SystemTime::now(),
             failure: result.failure.clone(),
             output: result.output.clone(),
         });
+        if self.cancel.is_stopped() {
+            return;
+        }
         if !result.ok {
             println!("{summary}\n{}", indent(&result.output));
             return;
@@ -217,11 +247,22 @@ impl Builder {
         }
     }
 
-    fn join(&self) {
+    /// Joins the build threads within `grace`; false if one still ran.
+    fn join(&self, grace: Duration) -> bool {
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
-        for thread in threads {
-            let _ = thread.join();
+        if threads.is_empty() {
+            return true;
         }
+        let (done, joined) = mpsc::channel();
+        let joiner = std::thread::Builder::new().name("build-join".into()).spawn(move || {
+            threads.into_iter().for_each(|t| drop(t.join()));
+            let _ = done.send(());
+        });
+        let clean = joiner.is_ok() && joined.recv_timeout(grace).is_ok();
+        if !clean {
+            log::warn!("dev: builds still running after the {} s grace period", grace.as_secs());
+        }
+        clean
     }
 }
 
@@ -229,8 +270,4 @@ fn indent(output: &str) -> String {
     let lines: Vec<&str> = output.lines().collect();
     let tail = &lines[lines.len().saturating_sub(20)..];
     tail.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

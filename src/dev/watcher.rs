@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use super::debounce::Debouncer;
+use crate::error::Error;
 
 enum Message<K> {
     Event(K),
@@ -36,7 +37,9 @@ impl<K: Hash + Eq + Clone + Send + 'static> Watcher<K> {
         delay: Duration,
         classify: impl Fn(&Path) -> Option<K> + Send + 'static,
         fire: impl FnMut(Vec<K>) + Send + 'static,
-    ) -> Result<Watcher<K>, String> {
+    ) -> Result<Watcher<K>, Error> {
+        let cannot_watch =
+            |e: notify::Error| Error::Watch { path: root.to_path_buf(), message: e.to_string() };
         let (tx, rx) = mpsc::channel();
         let events = tx.clone();
         let mut notify = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
@@ -49,14 +52,12 @@ impl<K: Hash + Eq + Clone + Send + 'static> Watcher<K> {
                 let _ = events.send(Message::Event(key));
             }
         })
-        .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
-        notify
-            .watch(root, RecursiveMode::Recursive)
-            .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
+        .map_err(cannot_watch)?;
+        notify.watch(root, RecursiveMode::Recursive).map_err(cannot_watch)?;
         let thread = std::thread::Builder::new()
             .name(format!("watch-{name}"))
             .spawn(move || debounce_loop(rx, delay, fire))
-            .map_err(|e| format!("cannot start the {name} watcher: {e}"))?;
+            .map_err(Error::thread(&format!("watch-{name}")))?;
         Ok(Watcher { tx, thread: Some(thread), _notify: notify })
     }
 }

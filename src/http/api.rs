@@ -2,28 +2,32 @@
 //! Prometheus metrics, rendered from the registry.
 
 use std::fmt::Write;
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::dispatch::Traffic;
 use super::reply::Reply;
-use crate::manifest::Manifest;
-use crate::registry::{Function, Registry, ReloadSummary};
+use super::respond::ApiError;
+use crate::invoke::Failure;
+use crate::manifest::{HookMode, HookType, Manifest, ScheduleType};
+use crate::registry::{Function, Registry, Status};
 use crate::stats::BUCKETS;
 use crate::units::format_rfc3339;
 
 /// One function as `GET /api/functions` and `/api/functions/{name}` show it.
 pub fn function_json(f: &Function) -> Value {
-    let state = f.state();
-    let m = &state.manifest;
-    let instances = f.pool().map(|p| p.stats());
+    let version = f.current();
+    let plugin = version.as_ref().map(|v| &v.plugin);
+    let m = f.manifest();
+    let instances = version.as_ref().map(|v| v.pool.stats());
+    let builds = f.builds();
     json!({
         "name": f.name,
-        "status": f.status(),
-        "plugin_hash": state.plugin.as_ref().map(|p| p.hash.clone()),
-        "plugin_size": state.plugin.as_ref().map(|p| p.size),
-        "loaded_at": state.plugin.as_ref().map(|p| format_rfc3339(p.loaded_at)),
-        "last_error": state.last_error,
+        "status": f.status().as_str(),
+        "plugin_hash": plugin.map(|p| p.hash.clone()),
+        "plugin_size": plugin.map(|p| p.size),
+        "loaded_at": plugin.map(|p| format_rfc3339(p.loaded_at)),
+        "last_error": f.last_error().map(|e| e.to_string()),
         "entrypoint": m.entrypoint,
         "limits": {
             "timeout_ms": m.timeout.map(|t| t.as_millis() as u64),
@@ -31,15 +35,16 @@ pub fn function_json(f: &Function) -> Value {
         },
         "allowed_hosts": m.allowed_hosts,
         "dependencies": m.dependencies,
-        "triggers": triggers(m),
+        "triggers": triggers(&m),
         "instances": instances.map(|s| json!({"busy": s.busy, "idle": s.idle})),
-        "last_build": f.last_build().map(|b| json!({
+        "last_build": builds.last.map(|b| json!({
             "ok": b.ok,
             "duration_ms": b.duration.as_millis() as u64,
             "finished_at": format_rfc3339(b.finished_at),
             "failure": b.failure,
             "output": b.output,
         })),
+        "builds": {"runs": builds.runs, "busy": builds.busy},
     })
 }
 
@@ -50,10 +55,10 @@ fn triggers(m: &Manifest) -> Value {
         .iter()
         .map(|h| {
             json!({
-                "type": format!("{:?}", h.kind).to_lowercase(),
+                "type": hook_type(h.kind),
                 "source": h.source,
                 "action": h.action,
-                "mode": format!("{:?}", h.mode).to_lowercase(),
+                "mode": hook_mode(h.mode),
                 "verified": h.verification.is_some(),
             })
         })
@@ -61,9 +66,41 @@ fn triggers(m: &Manifest) -> Value {
     let schedules: Vec<Value> = m
         .schedules
         .iter()
-        .map(|s| json!({"name": s.name, "type": format!("{:?}", s.kind).to_lowercase(), "expression": s.expression, "timezone": s.timezone}))
+        .map(|s| json!({"name": s.name, "type": schedule_type(s.kind), "expression": s.expression, "timezone": s.timezone}))
         .collect();
     json!({"routes": routes, "hooks": hooks, "schedules": schedules})
+}
+
+/// Wire names, spelt out so renaming a variant cannot change the API.
+fn hook_type(kind: HookType) -> &'static str {
+    match kind {
+        HookType::Database => "database",
+        HookType::Auth => "auth",
+        HookType::Webhook => "webhook",
+    }
+}
+
+fn hook_mode(mode: HookMode) -> &'static str {
+    match mode {
+        HookMode::Sync => "sync",
+        HookMode::Async => "async",
+    }
+}
+
+fn schedule_type(kind: ScheduleType) -> &'static str {
+    match kind {
+        ScheduleType::Cron => "cron",
+        ScheduleType::Interval => "interval",
+        ScheduleType::OneTime => "one_time",
+    }
+}
+
+/// `GET /api/functions/{name}`.
+pub fn function(registry: &Registry, name: &str, request_id: &str) -> Reply {
+    match registry.get(name) {
+        Some(f) => Reply::json(200, &function_json(&f)),
+        None => ApiError::Invocation(Failure::NotFound { function: name.to_string() }).reply(request_id),
+    }
 }
 
 pub fn list(registry: &Registry) -> Reply {
@@ -75,7 +112,7 @@ pub fn list(registry: &Registry) -> Reply {
 pub fn stats(registry: &Registry) -> Reply {
     let mut out = serde_json::Map::new();
     for f in registry.list() {
-        let instances = f.pool().map(|p| p.stats());
+        let instances = f.current().map(|v| v.pool.stats());
         let mut summary = serde_json::to_value(f.stats.summary()).unwrap_or(Value::Null);
         summary["instances"] = json!({
             "busy": instances.map_or(0, |s| s.busy),
@@ -86,7 +123,9 @@ pub fn stats(registry: &Registry) -> Reply {
     Reply::json(200, &json!({"functions": out}))
 }
 
-pub fn reload_json(summary: &ReloadSummary) -> Reply {
+/// `POST /api/functions/reload`: rediscover and load what changed.
+pub fn reload(registry: &Registry) -> Reply {
+    let summary = registry.reload();
     Reply::json(
         200,
         &json!({
@@ -102,7 +141,7 @@ pub fn reload_json(summary: &ReloadSummary) -> Reply {
 
 fn counts(registry: &Registry) -> (usize, usize) {
     let functions = registry.list();
-    let loaded = functions.iter().filter(|f| f.status() == "loaded").count();
+    let loaded = functions.iter().filter(|f| f.status() == Status::Loaded).count();
     (loaded, functions.len() - loaded)
 }
 
@@ -112,6 +151,10 @@ pub fn health(registry: &Registry) -> Reply {
     Reply::json(200, &json!({"status": status, "functions": {"loaded": loaded, "failed": failed}}))
 }
 
+pub fn live() -> Reply {
+    Reply::json(200, &json!({"status": "alive"}))
+}
+
 pub fn ready(registry: &Registry) -> Reply {
     match registry.is_ready() {
         true => Reply::json(200, &json!({"status": "ready"})),
@@ -119,13 +162,14 @@ pub fn ready(registry: &Registry) -> Reply {
     }
 }
 
-pub fn health_stats(registry: &Registry, started: Instant, requests: u64, in_flight: u64) -> Reply {
+pub fn health_stats(registry: &Registry, traffic: &Traffic) -> Reply {
+    let (uptime, requests, in_flight) = traffic.snapshot();
     let (loaded, failed) = counts(registry);
     let calls: u64 = registry.list().iter().map(|f| f.stats.summary().calls).sum();
     Reply::json(
         200,
         &json!({
-            "uptime_seconds": started.elapsed().as_secs(),
+            "uptime_seconds": uptime,
             "requests": requests,
             "in_flight": in_flight,
             "invocations": calls,
@@ -166,7 +210,7 @@ pub fn metrics(registry: &Registry) -> Reply {
     }
     header(&mut out, "alyx_instances", "gauge", "Plugin instances by state.");
     for f in &functions {
-        let s = f.pool().map(|p| p.stats());
+        let s = f.current().map(|v| v.pool.stats());
         for (state, n) in [("busy", s.map_or(0, |s| s.busy)), ("idle", s.map_or(0, |s| s.idle))] {
             let _ = writeln!(out, "alyx_instances{{function=\"{}\",state=\"{state}\"}} {n}", f.name);
         }

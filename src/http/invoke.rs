@@ -1,26 +1,17 @@
-//! Invocation over HTTP: parse the input, wrap it in the reference design's
-//! request envelope, call the function's entrypoint on a pooled instance,
-//! and turn the outcome into the response envelope with a status code a
-//! client can act on.
+//! Invocation over HTTP, a thin adapter over [`crate::invoke`]: the body
+//! or query becomes the input, and the outcome becomes the reference
+//! design's response envelope with a status from the error table.
 
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use super::auth::Caller;
 use super::reply::Reply;
-use crate::registry::Function;
-use crate::runtime::{CallReport, Error, LogLine};
+use super::request::{BodyError, Request};
+use super::respond::{ApiError, with_status};
+use crate::invoke::{Caller, Failure, Invocation, Invoker, Outcome, Trigger};
+use crate::runtime::LogLine;
 use crate::units::format_rfc3339;
-
-/// What the server passes along with each invocation.
-pub struct Context<'a> {
-    pub request_id: &'a str,
-    pub caller: Caller,
-    pub alyx_url: &'a str,
-    pub internal_token: String,
-    pub queue_depth: usize,
-}
 
 /// The input of an invocation: a JSON body (`{"input": ...}` or a bare
 /// value; empty means null), or the query parameters of a GET.
@@ -85,56 +76,59 @@ fn hex_digit(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Runs one invocation of `function` with `input`.
-pub fn invoke(function: &Function, input: Value, ctx: &Context) -> Reply {
-    let Some(pool) = function.pool() else {
-        let message = format!("function {:?} has no loaded plugin", function.name);
-        return Reply::error(503, "FUNCTION_NOT_LOADED", &message, ctx.request_id)
-            .with_header("Retry-After", "5");
+/// Invokes over HTTP: the body (or query) becomes the input of one
+/// [`Invocation`], and its [`Outcome`] becomes the response envelope.
+pub fn invoke(invoker: &Invoker, request: &Request, name: &str, caller: Caller, request_id: &str) -> Reply {
+    let body = match &request.body {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return ApiError::BodyTooLarge.reply(request_id),
+        Err(BodyError::Unreadable) => return ApiError::BodyUnreadable.reply(request_id),
     };
-    if pool.waiting() >= ctx.queue_depth && pool.stats().idle == 0 {
-        let message = format!("function {:?} is busy and its queue is full", function.name);
-        return Reply::error(503, "QUEUE_FULL", &message, ctx.request_id).with_header("Retry-After", "1");
-    }
-    let manifest = function.manifest();
-    let envelope = json!({
-        "request_id": ctx.request_id,
-        "function": function.name,
-        "input": input,
-        "context": {
-            "auth": ctx.caller.to_json(),
-            "env": manifest.env,
-            "alyx_url": ctx.alyx_url,
-            "internal_token": ctx.internal_token,
-        },
-    });
-    let start = Instant::now();
-    let report = pool.call(&manifest.entrypoint, envelope.to_string().as_bytes());
-    let took = start.elapsed();
-    let outcome = report.result.as_ref().map_or_else(Error::kind, |_| "success");
-    function.stats.record(outcome, took);
-    respond(report, took.as_secs_f64() * 1000.0, ctx.request_id)
+    let input = match parse_input(&request.method, request.query.as_deref().unwrap_or(""), body) {
+        Ok(input) => input,
+        Err(message) => return ApiError::BadJson { message }.reply(request_id),
+    };
+    let invocation = Invocation {
+        function: name.to_string(),
+        input,
+        trigger: Trigger::Http,
+        request_id: request_id.to_string(),
+        caller,
+    };
+    respond(invoker.run(invocation))
 }
 
-/// The response envelope for a call's report.
-pub fn respond(report: CallReport, duration_ms: f64, request_id: &str) -> Reply {
-    let logs: Vec<Value> = report.logs.iter().map(log_json).collect();
-    let (status, mut body) = match report.result {
+/// The response envelope for an outcome: `{success, output, error, logs,
+/// duration_ms, request_id}`. A refusal before the call (unknown, not
+/// loaded, queue full) is the plain error body.
+pub fn respond(outcome: Outcome) -> Reply {
+    let (reported, mut body) = match outcome.result {
         Ok(output) => from_output(&output),
-        Err(error) => from_error(&error),
+        Err(Failure::Runtime(error)) => (Some(ApiError::Invocation(Failure::Runtime(error))), Map::new()),
+        Err(refused) => return ApiError::Invocation(refused).reply(&outcome.request_id),
     };
+    if let Some(error) = &reported
+        && !body.contains_key("success")
+    {
+        body.insert("success".into(), json!(false));
+        body.insert("output".into(), Value::Null);
+        body.insert("error".into(), error.error_json());
+    }
+    let logs: Vec<Value> = outcome.logs.iter().map(log_json).collect();
+    let duration_ms = outcome.duration.as_secs_f64() * 1000.0;
     body.insert("logs".into(), Value::Array(logs));
     body.insert("duration_ms".into(), json!((duration_ms * 1000.0).round() / 1000.0));
-    body.insert("request_id".into(), json!(request_id));
-    let mut reply = Reply::json(status, &Value::Object(body));
-    if status == 503 {
-        reply = reply.with_header("Retry-After", "1");
+    body.insert("request_id".into(), json!(outcome.request_id));
+    let reply = Reply::json(200, &Value::Object(body));
+    match reported {
+        Some(error) => with_status(&error, reply),
+        None => reply,
     }
-    reply
 }
 
-/// A plugin's output: its own envelope if it returned one, else the output.
-fn from_output(output: &[u8]) -> (u16, Map<String, Value>) {
+/// A plugin's output: its own envelope if it returned one (a failure there
+/// is [`ApiError::Reported`]), else the output.
+fn from_output(output: &[u8]) -> (Option<ApiError>, Map<String, Value>) {
     let value = serde_json::from_slice::<Value>(output)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(output).into_owned()));
     if let Value::Object(map) = &value
@@ -144,13 +138,13 @@ fn from_output(output: &[u8]) -> (u16, Map<String, Value>) {
         body.insert("success".into(), json!(success));
         body.insert("output".into(), map.get("output").cloned().unwrap_or_else(|| plugin_fields(map)));
         body.insert("error".into(), map.get("error").cloned().unwrap_or(Value::Null));
-        return (if *success { 200 } else { 500 }, body);
+        return ((!success).then_some(ApiError::Reported), body);
     }
     let mut body = Map::new();
     body.insert("success".into(), json!(true));
     body.insert("output".into(), value);
     body.insert("error".into(), Value::Null);
-    (200, body)
+    (None, body)
 }
 
 /// The fields of a plugin's envelope other than the envelope's own, as the
@@ -162,35 +156,6 @@ fn plugin_fields(map: &Map<String, Value>) -> Value {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if rest.is_empty() { Value::Null } else { Value::Object(rest) }
-}
-
-/// The HTTP status and error code of each failure kind, in one place.
-pub fn status_of(error: &Error) -> (u16, &'static str) {
-    match error {
-        Error::Timeout { .. } => (504, "TIMEOUT"),
-        Error::MemoryLimit { .. } => (500, "MEMORY_LIMIT"),
-        Error::Busy { .. } => (503, "BUSY"),
-        Error::Plugin { .. } | Error::HostFunction { .. } => (500, "PLUGIN_ERROR"),
-        Error::Load { .. }
-        | Error::MissingExport { .. }
-        | Error::BadSignature { .. }
-        | Error::StackOverflow { .. }
-        | Error::Trap { .. }
-        | Error::NonZeroReturn { .. }
-        | Error::Exit { .. } => (500, "EXECUTION_ERROR"),
-    }
-}
-
-fn from_error(error: &Error) -> (u16, Map<String, Value>) {
-    let (status, code) = status_of(error);
-    let mut body = Map::new();
-    body.insert("success".into(), json!(false));
-    body.insert("output".into(), Value::Null);
-    body.insert(
-        "error".into(),
-        json!({"code": code, "message": error.to_string(), "details": {"kind": error.kind()}}),
-    );
-    (status, body)
 }
 
 fn log_json(line: &LogLine) -> Value {
@@ -211,11 +176,17 @@ fn timestamp(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{MemoryLimit, TimeLimit};
+    use crate::runtime::{Error, TimeLimit};
     use std::time::Duration;
 
-    fn report(result: Result<Vec<u8>, Error>) -> CallReport {
-        CallReport { result, logs: Vec::new(), fuel_used: 0 }
+    fn outcome(result: Result<Vec<u8>, Failure>) -> Outcome {
+        Outcome {
+            request_id: "r1".into(),
+            result,
+            logs: Vec::new(),
+            duration: Duration::from_micros(1500),
+            plugin: None,
+        }
     }
 
     fn body(reply: &Reply) -> Value {
@@ -238,41 +209,43 @@ mod tests {
 
     #[test]
     fn outputs_become_the_envelope() {
-        let reply = respond(report(Ok(br#"{"greeting":"hi"}"#.to_vec())), 1.5, "r1");
+        let reply = respond(outcome(Ok(br#"{"greeting":"hi"}"#.to_vec())));
         assert_eq!(reply.status, 200);
         let b = body(&reply);
         assert_eq!((b["success"].clone(), b["output"]["greeting"].clone()), (json!(true), json!("hi")));
         assert_eq!((b["request_id"].clone(), b["duration_ms"].clone()), (json!("r1"), json!(1.5)));
-        let text = body(&respond(report(Ok(b"plain text".to_vec())), 0.0, "r"));
-        assert_eq!(text["output"], "plain text");
+        assert_eq!(body(&respond(outcome(Ok(b"plain text".to_vec()))))["output"], "plain text");
     }
 
     #[test]
     fn plugin_envelopes_are_used_as_they_are() {
-        let ok = body(&respond(report(Ok(br#"{"success":true,"message":"Hello"}"#.to_vec())), 0.0, "r"));
+        let ok = body(&respond(outcome(Ok(br#"{"success":true,"message":"Hello"}"#.to_vec()))));
         assert_eq!(ok["output"], json!({"message": "Hello"}));
-        let failed = respond(
-            report(Ok(br#"{"success":false,"error":{"code":"BAD","message":"no"}}"#.to_vec())),
-            0.0,
-            "r",
-        );
+        let failed =
+            respond(outcome(Ok(br#"{"success":false,"error":{"code":"BAD","message":"no"}}"#.to_vec())));
         assert_eq!(failed.status, 500);
         assert_eq!(body(&failed)["error"]["code"], "BAD");
     }
 
     #[test]
-    fn errors_map_to_actionable_statuses() {
-        let cases = [
-            (Error::Timeout { limit: TimeLimit::WallClock(Duration::from_secs(1)) }, 504, "TIMEOUT"),
-            (Error::MemoryLimit { which: MemoryLimit::LinearMemory, limit_bytes: 1 }, 500, "MEMORY_LIMIT"),
-            (Error::Busy { waited: Duration::from_secs(1) }, 503, "BUSY"),
-            (Error::Plugin { message: "x".into(), rc: 1 }, 500, "PLUGIN_ERROR"),
-            (Error::NonZeroReturn { rc: 2 }, 500, "EXECUTION_ERROR"),
-        ];
-        for (error, status, code) in cases {
-            let reply = respond(report(Err(error)), 0.0, "r");
-            assert_eq!(reply.status, status);
-            assert_eq!(body(&reply)["error"]["code"], code);
-        }
+    fn runtime_failures_keep_the_envelope_and_take_the_tables_status() {
+        let timeout = Error::Timeout { limit: TimeLimit::WallClock(Duration::from_secs(1)) };
+        let reply = respond(outcome(Err(Failure::Runtime(timeout))));
+        assert_eq!(reply.status, 504);
+        let b = body(&reply);
+        assert_eq!((b["success"].clone(), b["output"].clone()), (json!(false), Value::Null));
+        assert_eq!(
+            (b["error"]["code"].clone(), b["error"]["details"]["kind"].clone()),
+            (json!("TIMEOUT"), json!("timeout"))
+        );
+        assert_eq!((b["logs"].clone(), b["request_id"].clone()), (json!([]), json!("r1")));
+    }
+
+    #[test]
+    fn refusals_before_the_call_are_plain_errors() {
+        let reply = respond(outcome(Err(Failure::QueueFull { function: "f".into() })));
+        assert_eq!((reply.status, reply.header("Retry-After")), (503, Some("1")));
+        let b = body(&reply);
+        assert_eq!((b["error"]["code"].clone(), b.get("logs")), (json!("QUEUE_FULL"), None));
     }
 }

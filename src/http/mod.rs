@@ -1,10 +1,14 @@
-//! The HTTP API: a fixed pool of tiny_http worker threads in front of the
-//! registry. Routing, authentication, invocation and the status endpoints
-//! are separate files; only `server.rs` touches tiny_http.
+//! The HTTP API. `server.rs` is the front (the only code that touches
+//! tiny_http); everything else works on our own [`request::Request`] and
+//! [`reply::Reply`]: `dispatch` routes and authenticates, `api` and
+//! `invoke` handle, `respond` holds the one error → status table.
 
 pub mod api;
 pub mod auth;
+pub mod dispatch;
 pub mod invoke;
 pub mod reply;
+pub mod request;
+pub mod respond;
 pub mod router;
 pub mod server;

@@ -1,7 +1,7 @@
 //! What a handler answers: status, headers and body, independent of the
-//! HTTP library, plus the JSON error body every failure uses.
+//! HTTP library.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -20,18 +20,13 @@ impl Reply {
         Reply { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.into_bytes() }
     }
 
-    /// `{"success": false, "error": {"code", "message"}, "request_id"}`.
-    pub fn error(status: u16, code: &str, message: &str, request_id: &str) -> Reply {
-        let body = json!({
-            "success": false,
-            "error": {"code": code, "message": message},
-            "request_id": request_id,
-        });
-        Reply::json(status, &body)
-    }
-
     pub fn with_header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }

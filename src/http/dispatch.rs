@@ -1,0 +1,268 @@
+//! The HTTP core: one pure function from our [`Request`] to our [`Reply`]
+//! (route → auth → handler), over the parts of the server that handlers
+//! need ([`App`]). No sockets here: the front parses bytes into a
+//! `Request`, calls [`dispatch`] and writes the `Reply`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::api;
+use super::auth::{Auth, bearer};
+use super::invoke;
+use super::reply::Reply;
+use super::request::Request;
+use super::respond::ApiError;
+use super::router::{Route, route};
+use crate::invoke::Invoker;
+use crate::random::unique_id;
+use crate::registry::Registry;
+
+/// Request counters for `/health/stats`.
+#[derive(Debug)]
+pub struct Traffic {
+    started: Instant,
+    requests: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl Default for Traffic {
+    fn default() -> Traffic {
+        Traffic { started: Instant::now(), requests: AtomicU64::new(0), in_flight: AtomicU64::new(0) }
+    }
+}
+
+impl Traffic {
+    /// Requests being handled now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InFlight<'_> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(&self.in_flight)
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What handlers work with.
+pub struct App {
+    pub registry: Arc<Registry>,
+    pub invoker: Invoker,
+    pub auth: Auth,
+    pub traffic: Traffic,
+}
+
+/// Answers one request; adds `X-Request-ID` (the client's, when it is 1 to
+/// 128 visible characters, else a new one) and logs the outcome.
+pub fn dispatch(request: &Request, app: &App) -> Reply {
+    let _in_flight = app.traffic.enter();
+    let start = Instant::now();
+    let id = match request.header("X-Request-ID") {
+        Some(id) if valid_request_id(id) => id.to_string(),
+        _ => unique_id(),
+    };
+    let reply = handle(request, app, &id).with_header("X-Request-ID", &id);
+    log_request(request, reply.status, start, &id);
+    reply
+}
+
+fn log_request(request: &Request, status: u16, start: Instant, id: &str) {
+    let took = start.elapsed().as_secs_f64() * 1000.0;
+    let (method, path) = (&request.method, &request.path);
+    if status >= 500 {
+        log::warn!("{method} {path} -> {status} ({took:.1} ms, request {id})");
+    } else {
+        log::debug!("{method} {path} -> {status} ({took:.1} ms, request {id})");
+    }
+}
+
+/// Request ids we echo: 1 to 128 visible ASCII characters.
+fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn handle(request: &Request, app: &App, id: &str) -> Reply {
+    let caller = app.auth.identify(request.header("Authorization").and_then(bearer));
+    let registry = &app.registry;
+    let api = |handler: &dyn Fn() -> Reply| match app.auth.api(caller) {
+        Ok(()) => handler(),
+        Err(refused) => refused.reply(id),
+    };
+    match route(&request.method, &request.path, request.query.is_some()) {
+        Route::Health => api::health(registry),
+        Route::Live => api::live(),
+        Route::Ready => api::ready(registry),
+        Route::HealthStats => api::health_stats(registry, &app.traffic),
+        Route::Metrics => api::metrics(registry),
+        Route::ListFunctions => api(&|| api::list(registry)),
+        Route::FunctionStats => api(&|| api::stats(registry)),
+        Route::GetFunction(name) => api(&|| api::function(registry, &name, id)),
+        Route::Reload => match app.auth.admin(caller) {
+            Ok(()) => api::reload(registry),
+            Err(refused) => refused.reply(id),
+        },
+        Route::Invoke(name) => api(&|| invoke::invoke(&app.invoker, request, &name, caller, id)),
+        Route::NotFound => {
+            ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
+        }
+        Route::MethodNotAllowed(allow) => {
+            ApiError::MethodNotAllowed { path: request.path.clone(), allow }.reply(id)
+        }
+    }
+}
+
+impl Traffic {
+    /// Seconds since the server started, requests so far, and in flight.
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (self.started.elapsed().as_secs(), self.requests.load(Ordering::Relaxed), self.in_flight())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Defaults;
+    use crate::runtime::LogLevel;
+    use crate::testutil::TempDir;
+    use crate::tokens::InternalTokens;
+    use serde_json::{Value, json};
+    use std::time::Duration;
+
+    const ECHO: &str = r#"(module
+      (import "extism:host/env" "input_offset" (func $off (result i64)))
+      (import "extism:host/env" "input_length" (func $len (result i64)))
+      (import "extism:host/env" "output_set" (func $out (param i64 i64)))
+      (func (export "handle") (result i32) (call $out (call $off) (call $len)) (i32.const 0)))"#;
+
+    fn app(root: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
+        root.write("echo/manifest.yaml", "plugin: plugin.wat");
+        root.write("echo/plugin.wat", ECHO);
+        let defaults = Defaults {
+            timeout: Duration::from_secs(5),
+            memory: 16 << 20,
+            instances: 2,
+            log_level: LogLevel::Info,
+        };
+        let registry = Arc::new(Registry::new(root.path(), defaults));
+        registry.reload();
+        let tokens = Arc::new(InternalTokens::new());
+        let keys = keys.iter().map(|k| k.to_string()).collect();
+        App {
+            invoker: Invoker::new(registry.clone(), tokens.clone(), "http://alyx".into(), 4),
+            auth: Auth::new(keys, admin.map(String::from), tokens),
+            registry,
+            traffic: Traffic::default(),
+        }
+    }
+
+    fn json_of(reply: &Reply) -> Value {
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    #[test]
+    fn an_invocation_answers_with_the_envelope_and_echoes_the_request_id() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &[], None);
+        let request = Request::new("POST", "/api/functions/echo")
+            .with_header("x-request-id", "abc-1")
+            .with_body(r#"{"input": {"n": 1}}"#);
+        let reply = dispatch(&request, &app);
+        assert_eq!((reply.status, reply.header("X-Request-ID")), (200, Some("abc-1")));
+        let body = json_of(&reply);
+        assert_eq!(
+            (body["success"].clone(), body["output"]["input"].clone()),
+            (json!(true), json!({"n": 1}))
+        );
+        assert_eq!(body["output"]["request_id"], "abc-1");
+    }
+
+    #[test]
+    fn a_get_with_a_query_invokes_and_a_bare_get_describes() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &[], None);
+        let invoked = json_of(&dispatch(&Request::new("GET", "/api/functions/echo?name=Ada"), &app));
+        assert_eq!(invoked["output"]["input"], json!({"name": "Ada"}));
+        let described = json_of(&dispatch(&Request::new("GET", "/api/functions/echo"), &app));
+        assert_eq!(
+            (described["name"].clone(), described["status"].clone()),
+            (json!("echo"), json!("loaded"))
+        );
+    }
+
+    #[test]
+    fn invalid_request_ids_are_replaced() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &[], None);
+        let reply =
+            dispatch(&Request::new("GET", "/health/live").with_header("X-Request-ID", "has space"), &app);
+        let id = reply.header("X-Request-ID").unwrap();
+        assert!(id.len() == 16 && id != "has space", "{id}");
+        assert!(valid_request_id(&"x".repeat(128)) && !valid_request_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn keys_guard_the_api_but_not_health() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &["k1"], None);
+        let refused = dispatch(&Request::new("POST", "/api/functions/echo"), &app);
+        assert_eq!((refused.status, refused.header("WWW-Authenticate")), (401, Some("Bearer")));
+        let wrong = Request::new("GET", "/api/functions").with_header("Authorization", "Bearer k2");
+        assert_eq!(dispatch(&wrong, &app).status, 401);
+        let right = Request::new("GET", "/api/functions").with_header("Authorization", "Bearer k1");
+        assert_eq!(dispatch(&right, &app).status, 200);
+        assert_eq!(dispatch(&Request::new("GET", "/health"), &app).status, 200);
+    }
+
+    #[test]
+    fn reload_needs_an_enabled_admin_token() {
+        let root = TempDir::new("dispatch");
+        let disabled = app(&root, &[], None);
+        assert_eq!(dispatch(&Request::new("POST", "/api/functions/reload"), &disabled).status, 403);
+        let enabled = app(&root, &[], Some("adm"));
+        assert_eq!(dispatch(&Request::new("POST", "/api/functions/reload"), &enabled).status, 401);
+        let admin = Request::new("POST", "/api/functions/reload").with_header("Authorization", "Bearer adm");
+        let reply = dispatch(&admin, &enabled);
+        assert_eq!((reply.status, json_of(&reply)["unchanged"].clone()), (200, json!(["echo"])));
+    }
+
+    #[test]
+    fn bad_bodies_unknown_functions_and_routes_get_the_tables_answers() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &[], None);
+        let code = |request: Request| {
+            let reply = dispatch(&request, &app);
+            (reply.status, json_of(&reply)["error"]["code"].as_str().unwrap_or_default().to_string())
+        };
+        assert_eq!(
+            code(Request::new("POST", "/api/functions/echo").with_body("{nope")),
+            (400, "BAD_JSON".into())
+        );
+        let mut large = Request::new("POST", "/api/functions/echo");
+        large.body = Err(super::super::request::BodyError::TooLarge);
+        assert_eq!(code(large), (413, "PAYLOAD_TOO_LARGE".into()));
+        assert_eq!(code(Request::new("POST", "/api/functions/nope")), (404, "FUNCTION_NOT_FOUND".into()));
+        assert_eq!(code(Request::new("GET", "/nowhere")), (404, "NOT_FOUND".into()));
+        let reply = dispatch(&Request::new("DELETE", "/api/functions/echo"), &app);
+        assert_eq!((reply.status, reply.header("Allow")), (405, Some("GET, POST")));
+    }
+
+    #[test]
+    fn requests_are_counted_and_none_stays_in_flight() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &[], None);
+        dispatch(&Request::new("GET", "/health"), &app);
+        let stats = json_of(&dispatch(&Request::new("GET", "/health/stats"), &app));
+        assert_eq!((stats["requests"].clone(), stats["in_flight"].clone()), (json!(2), json!(1)));
+        assert_eq!(app.traffic.in_flight(), 0);
+    }
+}

@@ -1,0 +1,269 @@
+//! The one table from every error the API can answer to its HTTP status,
+//! wire code and headers (`Retry-After` is set here and nowhere else), and
+//! the JSON error body every failure uses.
+
+use serde_json::{Value, json};
+
+use super::reply::Reply;
+use crate::invoke::Failure;
+use crate::runtime;
+
+/// Every failure an API request can end in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// No route for this path.
+    NoRoute { method: String, path: String },
+    /// The path exists, not with this method; the methods it accepts.
+    MethodNotAllowed { path: String, allow: &'static str },
+    /// An API key is required and missing or wrong.
+    Unauthorized,
+    /// The admin token is required and missing or wrong.
+    AdminRequired,
+    /// An admin endpoint, with no admin token configured.
+    AdminDisabled,
+    /// The body is not JSON.
+    BadJson { message: String },
+    /// The body is longer than `max_body`.
+    BodyTooLarge,
+    /// The body could not be read.
+    BodyUnreadable,
+    /// The invocation was refused or failed.
+    Invocation(Failure),
+    /// The function answered with its own `{"success": false}` envelope.
+    Reported,
+}
+
+/// How an [`ApiError`] goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    pub status: u16,
+    pub code: &'static str,
+    pub headers: &'static [(&'static str, &'static str)],
+}
+
+const NONE: &[(&str, &str)] = &[];
+const RETRY_SOON: &[(&str, &str)] = &[("Retry-After", "1")];
+const RETRY_LATER: &[(&str, &str)] = &[("Retry-After", "5")];
+const BEARER: &[(&str, &str)] = &[("WWW-Authenticate", "Bearer")];
+
+const fn status(status: u16, code: &'static str, headers: &'static [(&'static str, &'static str)]) -> Status {
+    Status { status, code, headers }
+}
+
+/// The table.
+pub fn status_of(error: &ApiError) -> Status {
+    match error {
+        ApiError::NoRoute { .. } => status(404, "NOT_FOUND", NONE),
+        ApiError::MethodNotAllowed { .. } => status(405, "METHOD_NOT_ALLOWED", NONE),
+        ApiError::Unauthorized | ApiError::AdminRequired => status(401, "UNAUTHORIZED", BEARER),
+        ApiError::AdminDisabled => status(403, "ADMIN_DISABLED", NONE),
+        ApiError::BadJson { .. } => status(400, "BAD_JSON", NONE),
+        ApiError::BodyTooLarge => status(413, "PAYLOAD_TOO_LARGE", NONE),
+        ApiError::BodyUnreadable => status(400, "BAD_REQUEST", NONE),
+        ApiError::Reported => status(500, "PLUGIN_ERROR", NONE),
+        ApiError::Invocation(failure) => invocation_status(failure),
+    }
+}
+
+fn invocation_status(failure: &Failure) -> Status {
+    match failure {
+        Failure::NotFound { .. } => status(404, "FUNCTION_NOT_FOUND", NONE),
+        Failure::NotLoaded { .. } => status(503, "FUNCTION_NOT_LOADED", RETRY_LATER),
+        Failure::QueueFull { .. } => status(503, "QUEUE_FULL", RETRY_SOON),
+        Failure::Runtime(error) => runtime_status(error),
+    }
+}
+
+fn runtime_status(error: &runtime::Error) -> Status {
+    use runtime::Error as E;
+    match error {
+        E::Timeout { .. } => status(504, "TIMEOUT", NONE),
+        E::MemoryLimit { .. } => status(500, "MEMORY_LIMIT", NONE),
+        E::Busy { .. } => status(503, "BUSY", RETRY_SOON),
+        E::Plugin { .. } | E::HostFunction { .. } => status(500, "PLUGIN_ERROR", NONE),
+        E::Load { .. }
+        | E::MissingExport { .. }
+        | E::BadSignature { .. }
+        | E::StackOverflow { .. }
+        | E::Trap { .. }
+        | E::NonZeroReturn { .. }
+        | E::Exit { .. } => status(500, "EXECUTION_ERROR", NONE),
+    }
+}
+
+impl ApiError {
+    /// The human-readable message.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::NoRoute { method, path } => format!("no route for {method} {path}"),
+            ApiError::MethodNotAllowed { path, allow } => format!("{path} accepts {allow}"),
+            ApiError::Unauthorized => "an API key is required (Authorization: Bearer KEY)".into(),
+            ApiError::AdminRequired => "the admin token is required (Authorization: Bearer TOKEN)".into(),
+            ApiError::AdminDisabled => "admin endpoints are disabled: set admin_token".into(),
+            ApiError::BadJson { message } => message.clone(),
+            ApiError::BodyTooLarge => "the request body is larger than max_body".into(),
+            ApiError::BodyUnreadable => "the request body could not be read".into(),
+            ApiError::Reported => "the function reported a failure".into(),
+            ApiError::Invocation(failure) => failure.to_string(),
+        }
+    }
+
+    /// The `error` object of a response body.
+    pub fn error_json(&self) -> Value {
+        let mut error = json!({"code": status_of(self).code, "message": self.message()});
+        if let ApiError::Invocation(Failure::Runtime(e)) = self {
+            error["details"] = json!({"kind": e.kind()});
+        }
+        error
+    }
+
+    /// `{"success": false, "error": {...}, "request_id"}` with the table's
+    /// status and headers.
+    pub fn reply(&self, request_id: &str) -> Reply {
+        let body = json!({"success": false, "error": self.error_json(), "request_id": request_id});
+        with_status(self, Reply::json(0, &body))
+    }
+
+    /// The request method as `Allow` lists it, for 405.
+    fn allow(&self) -> Option<&'static str> {
+        match self {
+            ApiError::MethodNotAllowed { allow, .. } => Some(allow),
+            _ => None,
+        }
+    }
+}
+
+/// Sets the status and headers of `error` on `reply`.
+pub fn with_status(error: &ApiError, mut reply: Reply) -> Reply {
+    let Status { status, headers, .. } = status_of(error);
+    reply.status = status;
+    for (name, value) in headers {
+        reply = reply.with_header(name, value);
+    }
+    match error.allow() {
+        Some(allow) => reply.with_header("Allow", allow),
+        None => reply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{Error, MemoryLimit, TimeLimit};
+    use std::time::Duration;
+
+    /// One of every variant. The `match` is exhaustive, so a new variant
+    /// does not compile until it is added here, and so to the test below.
+    fn every_error() -> Vec<ApiError> {
+        let runtime = [
+            Error::Load { message: "m".into() },
+            Error::MissingExport { name: "x".into() },
+            Error::BadSignature { name: "x".into(), signature: "s".into() },
+            Error::Timeout { limit: TimeLimit::WallClock(Duration::from_secs(1)) },
+            Error::MemoryLimit { which: MemoryLimit::LinearMemory, limit_bytes: 1 },
+            Error::StackOverflow { export: "x".into() },
+            Error::Trap { message: "m".into(), export: "x".into(), function: None },
+            Error::Plugin { message: "m".into(), rc: 1 },
+            Error::HostFunction { function: "f".into(), message: "m".into() },
+            Error::NonZeroReturn { rc: 2 },
+            Error::Exit { code: 3, message: None },
+            Error::Busy { waited: Duration::from_secs(1) },
+        ];
+        for e in &runtime {
+            match e {
+                Error::Load { .. }
+                | Error::MissingExport { .. }
+                | Error::BadSignature { .. }
+                | Error::Timeout { .. }
+                | Error::MemoryLimit { .. }
+                | Error::StackOverflow { .. }
+                | Error::Trap { .. }
+                | Error::Plugin { .. }
+                | Error::HostFunction { .. }
+                | Error::NonZeroReturn { .. }
+                | Error::Exit { .. }
+                | Error::Busy { .. } => {}
+            }
+        }
+        let function = || "f".to_string();
+        let mut all = vec![
+            ApiError::NoRoute { method: "GET".into(), path: "/x".into() },
+            ApiError::MethodNotAllowed { path: "/metrics".into(), allow: "GET" },
+            ApiError::Unauthorized,
+            ApiError::AdminRequired,
+            ApiError::AdminDisabled,
+            ApiError::BadJson { message: "m".into() },
+            ApiError::BodyTooLarge,
+            ApiError::BodyUnreadable,
+            ApiError::Reported,
+            ApiError::Invocation(Failure::NotFound { function: function() }),
+            ApiError::Invocation(Failure::NotLoaded { function: function() }),
+            ApiError::Invocation(Failure::QueueFull { function: function() }),
+        ];
+        all.extend(runtime.into_iter().map(|e| ApiError::Invocation(Failure::Runtime(e))));
+        all
+    }
+
+    /// Status, code and headers (other than `Content-Type`) on the wire.
+    type Wire = (u16, &'static str, Vec<(String, String)>);
+
+    fn wire(error: &ApiError) -> Wire {
+        let reply = error.reply("r");
+        let body: Value = serde_json::from_slice(&reply.body).unwrap();
+        let code = status_of(error).code;
+        assert_eq!(body["error"]["code"], code);
+        let headers = reply.headers.into_iter().filter(|(n, _)| n != "Content-Type").collect();
+        (reply.status, code, headers)
+    }
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn every_error_has_its_status_code_and_headers() {
+        let expected: Vec<Wire> = vec![
+            (404, "NOT_FOUND", h(&[])),
+            (405, "METHOD_NOT_ALLOWED", h(&[("Allow", "GET")])),
+            (401, "UNAUTHORIZED", h(&[("WWW-Authenticate", "Bearer")])),
+            (401, "UNAUTHORIZED", h(&[("WWW-Authenticate", "Bearer")])),
+            (403, "ADMIN_DISABLED", h(&[])),
+            (400, "BAD_JSON", h(&[])),
+            (413, "PAYLOAD_TOO_LARGE", h(&[])),
+            (400, "BAD_REQUEST", h(&[])),
+            (500, "PLUGIN_ERROR", h(&[])),
+            (404, "FUNCTION_NOT_FOUND", h(&[])),
+            (503, "FUNCTION_NOT_LOADED", h(&[("Retry-After", "5")])),
+            (503, "QUEUE_FULL", h(&[("Retry-After", "1")])),
+            (500, "EXECUTION_ERROR", h(&[])),
+            (500, "EXECUTION_ERROR", h(&[])),
+            (500, "EXECUTION_ERROR", h(&[])),
+            (504, "TIMEOUT", h(&[])),
+            (500, "MEMORY_LIMIT", h(&[])),
+            (500, "EXECUTION_ERROR", h(&[])),
+            (500, "EXECUTION_ERROR", h(&[])),
+            (500, "PLUGIN_ERROR", h(&[])),
+            (500, "PLUGIN_ERROR", h(&[])),
+            (500, "EXECUTION_ERROR", h(&[])),
+            (500, "EXECUTION_ERROR", h(&[])),
+            (503, "BUSY", h(&[("Retry-After", "1")])),
+        ];
+        let actual: Vec<_> = every_error().iter().map(wire).collect();
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn every_503_says_when_to_retry() {
+        for error in every_error() {
+            let reply = error.reply("r");
+            assert_eq!(reply.status == 503, reply.header("Retry-After").is_some(), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn runtime_failures_carry_their_kind() {
+        let error = ApiError::Invocation(Failure::Runtime(Error::NonZeroReturn { rc: 2 }));
+        assert_eq!(error.error_json()["details"], json!({"kind": "non_zero_return"}));
+        assert_eq!(ApiError::BodyTooLarge.error_json().get("details"), None);
+    }
+}

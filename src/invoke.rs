@@ -1,0 +1,336 @@
+//! The one invocation path: every trigger (HTTP today; routes, webhooks,
+//! events and schedules next) builds an [`Invocation`] and calls
+//! [`Invoker::run`], which looks the function up, takes one snapshot of its
+//! version, admits or refuses the call (queue depth), wraps the input in the
+//! reference design's request envelope, calls the entrypoint on a pooled
+//! instance and records the statistics. What comes back is an [`Outcome`];
+//! turning it into an HTTP response is the caller's business.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::registry::{Registry, Version};
+use crate::runtime::{self, LogLine};
+use crate::tokens::InternalTokens;
+
+/// What started an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `POST /api/functions/{name}` and its GET forms.
+    Http,
+}
+
+impl Trigger {
+    /// The name records and logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Http => "http",
+        }
+    }
+}
+
+/// Who asked for an invocation (as authenticated by the trigger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    ApiKey,
+    Internal,
+    Admin,
+}
+
+impl Caller {
+    /// The `context.auth` value handed to functions.
+    pub fn to_json(self) -> Value {
+        match self {
+            Caller::Anonymous => Value::Null,
+            Caller::ApiKey => json!({"type": "api_key"}),
+            Caller::Internal => json!({"type": "internal"}),
+            Caller::Admin => json!({"type": "admin"}),
+        }
+    }
+}
+
+/// One call of a function, as any trigger describes it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub function: String,
+    pub input: Value,
+    pub trigger: Trigger,
+    pub request_id: String,
+    pub caller: Caller,
+}
+
+/// Why an invocation produced no output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// No function has that name.
+    NotFound { function: String },
+    /// The function exists but no version of it is loaded.
+    NotLoaded { function: String },
+    /// Every instance is busy and `queue_depth` calls already wait.
+    QueueFull { function: String },
+    /// The call ran and failed.
+    Runtime(runtime::Error),
+}
+
+impl Failure {
+    /// The outcome label statistics and metrics use.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Failure::NotFound { .. } => "not_found",
+            Failure::NotLoaded { .. } => "not_loaded",
+            Failure::QueueFull { .. } => "queue_full",
+            Failure::Runtime(error) => error.kind(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotFound { function } => write!(f, "no function named {function:?}"),
+            Failure::NotLoaded { function } => write!(f, "function {function:?} has no loaded plugin"),
+            Failure::QueueFull { function } => {
+                write!(f, "function {function:?} is busy and its queue is full")
+            }
+            Failure::Runtime(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// What an invocation did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub request_id: String,
+    /// The plugin's output bytes, or why there are none.
+    pub result: Result<Vec<u8>, Failure>,
+    pub logs: Vec<LogLine>,
+    /// Time spent in the call (zero when it never reached the plugin).
+    pub duration: Duration,
+    /// The plugin hash of the version that ran, when one did.
+    pub plugin: Option<String>,
+}
+
+/// Runs invocations against a registry.
+pub struct Invoker {
+    registry: Arc<Registry>,
+    tokens: Arc<InternalTokens>,
+    alyx_url: String,
+    queue_depth: usize,
+}
+
+impl Invoker {
+    /// `alyx_url` is handed to functions; `queue_depth` calls may wait for
+    /// a busy function before it refuses more.
+    pub fn new(
+        registry: Arc<Registry>,
+        tokens: Arc<InternalTokens>,
+        alyx_url: String,
+        queue_depth: usize,
+    ) -> Invoker {
+        Invoker { registry, tokens, alyx_url, queue_depth }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Look up → snapshot → admit → envelope → call → record.
+    pub fn run(&self, invocation: Invocation) -> Outcome {
+        let Some(function) = self.registry.get(&invocation.function) else {
+            return refused(invocation, |function| Failure::NotFound { function });
+        };
+        let Some(version) = function.current() else {
+            return refused(invocation, |function| Failure::NotLoaded { function });
+        };
+        if !self.admits(&version) {
+            return refused(invocation, |function| Failure::QueueFull { function });
+        }
+        let envelope = self.envelope(&invocation, &version);
+        let start = Instant::now();
+        let report = version.pool.call(&version.manifest.entrypoint, envelope.to_string().as_bytes());
+        let duration = start.elapsed();
+        let result = report.result.map_err(Failure::Runtime);
+        function.stats.record(result.as_ref().map_or_else(Failure::label, |_| "success"), duration);
+        Outcome {
+            request_id: invocation.request_id,
+            result,
+            logs: report.logs,
+            duration,
+            plugin: Some(version.plugin.hash.clone()),
+        }
+    }
+
+    /// A call may wait for an instance unless `queue_depth` already do.
+    fn admits(&self, version: &Version) -> bool {
+        version.pool.waiting() < self.queue_depth || version.pool.stats().idle > 0
+    }
+
+    /// The reference design's request envelope.
+    fn envelope(&self, invocation: &Invocation, version: &Version) -> Value {
+        json!({
+            "request_id": invocation.request_id,
+            "function": invocation.function,
+            "input": invocation.input,
+            "context": {
+                "auth": invocation.caller.to_json(),
+                "env": version.manifest.env,
+                "alyx_url": self.alyx_url,
+                "internal_token": self.tokens.issue(SystemTime::now()),
+            },
+        })
+    }
+}
+
+fn refused(invocation: Invocation, failure: impl FnOnce(String) -> Failure) -> Outcome {
+    Outcome {
+        request_id: invocation.request_id,
+        result: Err(failure(invocation.function)),
+        logs: Vec::new(),
+        duration: Duration::ZERO,
+        plugin: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Defaults;
+    use crate::runtime::LogLevel;
+    use crate::testutil::TempDir;
+
+    /// A plugin whose only export, `name`, answers `name`.
+    fn answering(name: &str) -> String {
+        format!(
+            r#"(module
+              (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+              (import "extism:host/env" "store_u8" (func $store (param i64 i32)))
+              (import "extism:host/env" "output_set" (func $out (param i64 i64)))
+              (func (export "{name}") (result i32) (local $h i64)
+                (local.set $h (call $alloc (i64.const 1)))
+                (call $store (local.get $h) (i32.const {byte}))
+                (call $out (local.get $h) (i64.const 1))
+                (i32.const 0)))"#,
+            byte = name.as_bytes()[0]
+        )
+    }
+
+    fn invoker(root: &TempDir, queue_depth: usize) -> Invoker {
+        let defaults = Defaults {
+            timeout: Duration::from_secs(5),
+            memory: 16 << 20,
+            instances: 2,
+            log_level: LogLevel::Info,
+        };
+        let registry = Arc::new(Registry::new(root.path(), defaults));
+        registry.reload();
+        Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), queue_depth)
+    }
+
+    fn call(invoker: &Invoker, function: &str, input: Value) -> Outcome {
+        invoker.run(Invocation {
+            function: function.into(),
+            input,
+            trigger: Trigger::Http,
+            request_id: "r1".into(),
+            caller: Caller::ApiKey,
+        })
+    }
+
+    fn write_version(root: &TempDir, export: &str) {
+        root.write("f/plugin.wat", &answering(export));
+        root.write("f/manifest.yaml", &format!("plugin: plugin.wat\nentrypoint: {export}\n"));
+    }
+
+    #[test]
+    fn the_function_gets_the_reference_envelope() {
+        let root = TempDir::new("invoke");
+        root.write("echo/manifest.yaml", "plugin: plugin.wat\nenv: {MODE: test}\n");
+        root.write(
+            "echo/plugin.wat",
+            r#"(module
+              (import "extism:host/env" "input_offset" (func $off (result i64)))
+              (import "extism:host/env" "input_length" (func $len (result i64)))
+              (import "extism:host/env" "output_set" (func $out (param i64 i64)))
+              (func (export "handle") (result i32) (call $out (call $off) (call $len)) (i32.const 0)))"#,
+        );
+        let outcome = call(&invoker(&root, 4), "echo", json!({"x": 1}));
+        let seen: Value = serde_json::from_slice(&outcome.result.unwrap()).unwrap();
+        assert_eq!(seen["request_id"], "r1");
+        assert_eq!((seen["function"].clone(), seen["input"].clone()), (json!("echo"), json!({"x": 1})));
+        assert_eq!(seen["context"]["auth"], json!({"type": "api_key"}));
+        assert_eq!(seen["context"]["env"], json!({"MODE": "test"}));
+        assert_eq!(seen["context"]["alyx_url"], "http://alyx");
+        assert!(seen["context"]["internal_token"].as_str().is_some_and(|t| t.contains('.')));
+    }
+
+    #[test]
+    fn unknown_and_unloaded_functions_are_refused_without_a_call() {
+        let root = TempDir::new("invoke");
+        root.write("broken/manifest.yaml", "plugin: plugin.wasm");
+        let invoker = invoker(&root, 4);
+        let nope = call(&invoker, "nope", Value::Null);
+        assert_eq!(nope.result, Err(Failure::NotFound { function: "nope".into() }));
+        let broken = call(&invoker, "broken", Value::Null);
+        assert_eq!(broken.result, Err(Failure::NotLoaded { function: "broken".into() }));
+        assert_eq!((broken.duration, broken.plugin), (Duration::ZERO, None));
+    }
+
+    #[test]
+    fn runtime_failures_are_recorded_in_the_stats_by_kind() {
+        let root = TempDir::new("invoke");
+        write_version(&root, "a");
+        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: missing\n");
+        let invoker = invoker(&root, 4);
+        let outcome = call(&invoker, "f", Value::Null);
+        assert_eq!(
+            outcome.result,
+            Err(Failure::Runtime(runtime::Error::MissingExport { name: "missing".into() }))
+        );
+        let function = invoker.registry().get("f").unwrap();
+        assert_eq!(function.stats.outcomes().get("missing_export"), Some(&1));
+    }
+
+    /// Versions `a` and `b` differ in plugin and entrypoint together: a call
+    /// that combined one's plugin with the other's entrypoint would fail
+    /// with a missing export.
+    #[test]
+    fn reloads_under_load_never_mix_two_versions() {
+        let root = TempDir::new("invoke");
+        write_version(&root, "a");
+        let invoker = invoker(&root, 64);
+        let dir = root.path().join("f");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut seen = [0usize; 2];
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            match call(&invoker, "f", Value::Null).result {
+                                Ok(out) if out == b"a" => seen[0] += 1,
+                                Ok(out) if out == b"b" => seen[1] += 1,
+                                other => panic!("a mixed or failed call: {other:?}"),
+                            }
+                        }
+                        seen
+                    })
+                })
+                .collect();
+            for round in 0..200 {
+                write_version(&root, if round % 2 == 0 { "b" } else { "a" });
+                assert!(matches!(
+                    invoker.registry().reload_dir(&dir),
+                    Some((_, crate::registry::Load::Loaded { .. }))
+                ));
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for caller in callers {
+                let seen = caller.join().expect("no mixed call");
+                assert!(seen[0] + seen[1] > 0);
+            }
+        });
+    }
+}

@@ -1,0 +1,50 @@
+//! Builds the running parts of a server from a [`ServeConfig`], the same way
+//! for `alyx serve`, `alyx dev` and the benchmarks: the registry's defaults,
+//! the HTTP front with its app (invoker, auth, counters) and the dev loop's
+//! timing.
+
+use std::sync::Arc;
+
+use crate::config::ServeConfig;
+use crate::dev::DevOptions;
+use crate::error::Error;
+use crate::http::auth::Auth;
+use crate::http::dispatch::{App, Traffic};
+use crate::http::server::{self, Server};
+use crate::invoke::Invoker;
+use crate::registry::{Defaults, Registry};
+use crate::tokens::InternalTokens;
+
+/// What the registry applies where a manifest is silent.
+pub fn defaults(config: &ServeConfig) -> Defaults {
+    Defaults {
+        timeout: config.timeout,
+        memory: config.memory,
+        instances: config.instances,
+        log_level: config.log_level,
+    }
+}
+
+/// Binds the socket, then starts the HTTP workers over `registry`; the
+/// functions' `alyx_url` defaults to the bound address.
+pub fn start_server(config: &ServeConfig, registry: Arc<Registry>) -> Result<Server, Error> {
+    let bound = server::bind(&config.listen)?;
+    let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
+    let tokens = Arc::new(InternalTokens::new());
+    let app = App {
+        invoker: Invoker::new(registry.clone(), tokens.clone(), alyx_url, config.queue_depth),
+        auth: Auth::new(config.api_keys.clone(), config.admin_token.clone(), tokens),
+        registry,
+        traffic: Traffic::default(),
+    };
+    bound.serve(Arc::new(app), config.workers, config.max_body)
+}
+
+/// The dev loop's debounce delays and build timeout.
+pub fn dev_options(config: &ServeConfig) -> DevOptions {
+    DevOptions {
+        source_delay: config.debounce_sources,
+        plugin_delay: config.debounce_plugins,
+        build_timeout: config.build_timeout,
+    }
+}
