@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -160,32 +161,74 @@ fn an_editor_save_by_temp_file_and_rename_builds_once() {
     assert_eq!(builds(&dir), 2, "the initial build and exactly one more");
 }
 
+/// Builds the dev loop finished for `name`, and whether one runs or waits.
+fn build_state(alyx: &Alyx, name: &str) -> (u64, bool) {
+    let builds = &describe(alyx, name)["builds"];
+    (builds["runs"].as_u64().unwrap_or(0), builds["busy"].as_bool().unwrap_or(true))
+}
+
+/// Waits until every source event written before now has been handled:
+/// an edit of `probe`'s source goes through the same sources watcher after
+/// them, and a key that fell quiet earlier fires no later; so once probe's
+/// build is done, any build those events asked for is known (busy), and
+/// then we wait for `name` to be idle.
+fn settle(alyx: &Alyx, name: &str, round: u32) {
+    let (before, _) = build_state(alyx, "probe");
+    edit(alyx, "probe/src/word.txt", &format!("probe{round}"));
+    alyx.wait_for("the probe's build", |a| build_state(a, "probe") == (before + 1, false));
+    alyx.wait_for("the function to be idle", |a| !build_state(a, name).1);
+}
+
 #[test]
 fn build_outputs_inside_the_watch_globs_do_not_loop() {
     // Everything is watched, so the build's own builds.log, temporary file
     // and plugin look like source changes. The first build's writes are not
     // known yet and cause one more build; from then on they are recognised.
     let manifest = "name: word\nplugin: plugin.wat\nbuild: {command: sh, args: [build.sh], watch: [\"**\"], output: plugin.wat}\n";
-    let alyx = word_function(Folder::new(), "word", "alpha").file("word/manifest.yaml", manifest).dev(&[]);
+    let folder = word_function(Folder::new(), "probe", "p0");
+    let alyx = word_function(folder, "word", "alpha").file("word/manifest.yaml", manifest).dev(&[]);
     alyx.expect_line("watching");
     let dir = alyx.folder.0.join("word");
-    // A barrier later than any follow-up build would start: a manifest
-    // change goes through the slower plugins watcher (200 ms > 100 ms).
-    let barrier = |timeout: u32| {
-        let edited = manifest.replace("name: word\n", &format!("name: word\ntimeout: {timeout}s\n"));
-        edit(&alyx, "word/manifest.yaml", &edited);
-        alyx.wait_for("the manifest change", |a| {
-            describe(a, "word")["limits"]["timeout_ms"] == timeout * 1000
-        });
-    };
     edit(&alyx, "word/src/word.txt", "delta");
     alyx.expect_line("word: build ok");
-    barrier(3);
-    assert_eq!(builds(&dir), 3, "the initial build, the edit's, and one for its unknown outputs");
+    settle(&alyx, "word", 1);
+    assert_eq!(build_state(&alyx, "word").0, 2, "the edit's build and one for its unknown outputs");
+    assert_eq!(builds(&dir), 3, "with the build before the start");
     edit(&alyx, "word/src/word.txt", "epsilon");
     alyx.wait_for("the new word", |a| answer(a, "word") == "epsilon");
-    barrier(4);
-    assert_eq!(builds(&dir), 4, "known outputs start no build: exactly one per edit");
+    settle(&alyx, "word", 2);
+    assert_eq!(build_state(&alyx, "word").0, 3, "known outputs start no build: exactly one per edit");
+}
+
+#[test]
+fn stopping_during_a_build_kills_it_and_exits_within_the_grace_period() {
+    let script = "sleep 600 &\necho $! > child.pid.tmp && mv child.pid.tmp child.pid\nwait\n";
+    let alyx = Folder::new()
+        .file("slow/build.sh", script)
+        .file("slow/manifest.yaml", &format!("name: slow\n{MANIFEST}"))
+        .dev(&["--grace", "2s"]);
+    let pid_file = alyx.folder.0.join("slow/child.pid");
+    alyx.wait_for("the build to start", |_| pid_file.exists());
+    let child = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    assert!(alive(&child), "the build runs");
+    let stopping = Instant::now();
+    let (code, stderr) = alyx.terminate();
+    let took = stopping.elapsed();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(10), "a 600 s build held the exit for {took:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(&child) && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert!(!alive(&child), "the build's process {child} survived the stop");
+    assert!(!stderr.contains("slow: loaded"), "nothing loads after the stop: {stderr}");
+}
+
+/// A process that exists and is not a zombie.
+fn alive(pid: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    state.is_some_and(|s| s != 'Z' && s != 'X')
 }
 
 #[test]
