@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
+use crate::cli::{Args, Opt};
+use crate::error::Error;
 use crate::runtime::LogLevel;
 use crate::units::{parse_duration, parse_size};
 
@@ -133,39 +137,29 @@ impl Default for ServeConfig {
     }
 }
 
-/// Builds the configuration from the flags (after `serve`), the process
-/// environment and the configuration file.
-pub fn load(args: &[String]) -> Result<ServeConfig, String> {
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let (flags, file) = parse_flags(args)?;
-    let file_values = read_file(file.as_deref())?;
-    build(&merge(&file_values, &env, &flags))
+/// The options `alyx serve`, `dev` and `validate` accept: `--config FILE`
+/// and one per setting (`--max-body` or `--max_body`).
+pub fn options() -> &'static [Opt] {
+    static OPTIONS: OnceLock<Vec<Opt>> = OnceLock::new();
+    OPTIONS.get_or_init(|| {
+        let mut options = vec![Opt::value("config")];
+        options.extend(SETTINGS.iter().map(|s| Opt::value(s.key)));
+        options
+    })
 }
 
-/// `--key value` / `--key=value` pairs and the `--config FILE` flag.
-fn parse_flags(args: &[String]) -> Result<(BTreeMap<String, String>, Option<String>), String> {
-    let mut flags = BTreeMap::new();
-    let mut file = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let Some(flag) = arg.strip_prefix("--") else {
-            return Err(format!("unexpected argument {arg:?}"));
-        };
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (flag, None),
-        };
-        let value = inline.or_else(|| it.next().cloned()).ok_or_else(|| format!("--{name} needs a value"))?;
-        let key = name.replace('-', "_");
-        if key == "config" {
-            file = Some(value);
-        } else if SETTINGS.iter().any(|s| s.key == key) {
-            flags.insert(key, value);
-        } else {
-            return Err(format!("unknown option --{name}"));
-        }
-    }
-    Ok((flags, file))
+/// Builds the configuration from the parsed flags, the process environment
+/// and the configuration file.
+pub fn load(args: &Args) -> Result<ServeConfig, Error> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let flags: BTreeMap<String, String> = args
+        .options
+        .iter()
+        .filter(|(name, _)| *name != "config")
+        .filter_map(|(name, value)| Some((name.to_string(), value.clone()?)))
+        .collect();
+    let file_values = read_file(args.value("config")).map_err(Error::Config)?;
+    build(&merge(&file_values, &env, &flags)).map_err(Error::Config)
 }
 
 /// The YAML file's settings; `alyx.yaml` in the current folder is read if
@@ -281,8 +275,13 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(String::from).collect()
+    /// The flags of a command line, as `load` takes them.
+    fn parse_flags(text: &str) -> Result<(BTreeMap<String, String>, Option<String>), String> {
+        let raw: Vec<String> = text.split_whitespace().map(String::from).collect();
+        let args = Args::parse(&raw, options()).map_err(|e| e.to_string())?;
+        let flags = args.options.iter().filter(|(n, _)| *n != "config");
+        let flags = flags.map(|(n, v)| (n.to_string(), v.clone().unwrap_or_default())).collect();
+        Ok((flags, args.value("config").map(String::from)))
     }
 
     #[test]
@@ -296,19 +295,19 @@ mod tests {
     fn flags_beat_environment_beat_file() {
         let file = map(&[("listen", "0.0.0.0:1"), ("workers", "3"), ("timeout", "5s")]);
         let env = map(&[("ALYX_LISTEN", "0.0.0.0:2"), ("ALYX_WORKERS", "4")]);
-        let (flags, _) = parse_flags(&args("--listen 0.0.0.0:3")).unwrap();
+        let (flags, _) = parse_flags("--listen 0.0.0.0:3").unwrap();
         let c = build(&merge(&file, &env, &flags)).unwrap();
         assert_eq!((c.listen.as_str(), c.workers, c.timeout), ("0.0.0.0:3", 4, Duration::from_secs(5)));
     }
 
     #[test]
     fn flags_accept_both_forms_and_dashes() {
-        let (flags, file) = parse_flags(&args("--max-body=1MiB --queue-depth 3 --config x.yaml")).unwrap();
+        let (flags, file) = parse_flags("--max-body=1MiB --queue-depth 3 --config x.yaml").unwrap();
         assert_eq!(flags["max_body"], "1MiB");
         assert_eq!(flags["queue_depth"], "3");
         assert_eq!(file.as_deref(), Some("x.yaml"));
-        assert!(parse_flags(&args("--bogus 1")).unwrap_err().contains("--bogus"));
-        assert!(parse_flags(&args("--listen")).unwrap_err().contains("needs a value"));
+        assert!(parse_flags("--bogus 1").unwrap_err().contains("--bogus"));
+        assert!(parse_flags("--listen").unwrap_err().contains("needs a value"));
     }
 
     #[test]

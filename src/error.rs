@@ -20,8 +20,10 @@ pub enum Error {
     Signals(String),
     /// A folder could not be watched.
     Watch { path: PathBuf, message: String },
-    /// A file could not be read or written.
-    Io { path: PathBuf, source: std::io::Error },
+    /// A file could not be read.
+    Read { path: PathBuf, source: std::io::Error },
+    /// Output could not be written (`what`: stdout, a file...).
+    Write { what: String, source: std::io::Error },
     /// The command ran and found problems it reported (validate, build):
     /// nothing more to print, exit 1.
     Failed,
@@ -49,7 +51,8 @@ impl fmt::Display for Error {
             Error::Thread { name, source } => write!(f, "cannot start the {name} thread: {source}"),
             Error::Signals(message) => write!(f, "cannot handle signals: {message}"),
             Error::Watch { path, message } => write!(f, "cannot watch {}: {message}", path.display()),
-            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Error::Write { what, source } => write!(f, "cannot write {what}: {source}"),
             Error::Failed => write!(f, "failed"),
         }
     }

@@ -5,8 +5,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod call;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod crypto;
 pub mod dev;
@@ -18,7 +18,6 @@ pub mod manifest;
 pub mod random;
 pub mod registry;
 pub mod runtime;
-pub mod serve;
 pub mod stats;
 pub mod sync;
 #[cfg(test)]

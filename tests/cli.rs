@@ -193,3 +193,62 @@ fn build_runs_manifest_builds_and_fails_when_one_fails() {
     alyx(&["build", "--dir", root, "nope"], None).expect(1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `alyx` run in `dir` with extra environment variables.
+fn alyx_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_alyx"));
+    command.args(args).current_dir(dir).envs(env.iter().copied()).stdin(Stdio::null());
+    let output = command.output().expect("alyx runs");
+    Run { command: format!("(in {}) alyx {}", dir.display(), args.join(" ")), output }
+}
+
+#[test]
+fn every_command_has_its_own_help_also_through_alyx_help() {
+    for command in ["serve", "dev", "validate", "build", "call"] {
+        let own = alyx(&[command, "--help"], None);
+        own.expect(0);
+        assert!(own.stdout().starts_with(&format!("usage: alyx {command}")), "{}", own.stdout());
+        let through_help = alyx(&["help", command], None);
+        assert_eq!(through_help.expect(0).stdout(), own.stdout());
+    }
+    alyx(&["help", "nope"], None).expect(2);
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_command() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["dev", "--bogus", "1"], "alyx dev: unknown option --bogus"),
+        (&["build", "--timeout"], "alyx build: --timeout needs a value"),
+        (&["validate", "a", "b"], "alyx validate: unexpected argument \"b\""),
+        (&["serve", "--workers", "0"], "alyx serve: workers: must be a whole number above 0"),
+    ];
+    for (args, message) in cases {
+        let run = alyx(args, None);
+        run.expect(2);
+        assert!(run.stderr().starts_with(message), "{}", run.stderr());
+    }
+}
+
+#[test]
+fn validate_reads_the_same_configuration_as_serve() {
+    let dir = std::env::temp_dir().join(format!("alyx-validate-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("fns/bad")).unwrap();
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    std::fs::write(dir.join("fns/bad/manifest.yaml"), "timeout: soon\n").unwrap();
+    std::fs::write(dir.join("alyx.yaml"), "dir: fns\n").unwrap();
+    let run = alyx_in(&dir, &[], &["validate"]);
+    run.expect(1);
+    assert!(run.stdout().contains("bad/manifest.yaml: timeout:"), "the dir from alyx.yaml: {}", run.stdout());
+    let run = alyx_in(&dir, &[("ALYX_DIR", "other")], &["validate"]);
+    assert_eq!(run.expect(0).stdout(), "0 functions ok, 0 problems\n", "the environment beats the file");
+    std::fs::write(dir.join("alyx.yaml"), "wrokers: 2\n").unwrap();
+    let run = alyx_in(&dir, &[], &["validate"]);
+    run.expect(2);
+    assert!(
+        run.stderr().starts_with("alyx validate: alyx.yaml: wrokers: unknown setting"),
+        "{}",
+        run.stderr()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,8 +1,7 @@
 //! Running a function's build: `build.command` with `build.args` in the
 //! function folder, stdout and stderr captured together (the last 64 KiB
 //! kept), killed with its whole process group after a timeout or when the
-//! dev loop stops ([`Cancel`]). Also the `alyx build [NAME...]` command,
-//! which runs builds once.
+//! dev loop stops ([`Cancel`]).
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -13,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::lock;
 
-use crate::discovery;
-use crate::manifest::{Build, Manifest};
-use crate::units::parse_duration;
+use crate::manifest::Build;
 
 /// How much build output is kept (the tail).
 const OUTPUT_CAP: usize = 64 << 10;
@@ -156,54 +153,6 @@ pub fn summary(name: &str, result: &BuildResult) -> String {
         None => format!("{name}: build ok ({seconds:.1}s)"),
         Some(failure) => format!("{name}: build failed ({seconds:.1}s): {failure}"),
     }
-}
-
-/// `alyx build [NAME...] [--dir DIR] [--timeout DURATION]`: runs the builds
-/// once (all functions with a `build` section by default); exit 1 if one
-/// fails, 2 for bad usage.
-pub fn main(args: Vec<String>) -> i32 {
-    let (dir, timeout, names) = match parse(&args) {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            eprintln!("alyx build: {message}\nusage: alyx build [NAME...] [--dir DIR] [--timeout DURATION]");
-            return 2;
-        }
-    };
-    let found = discovery::discover(std::path::Path::new(&dir));
-    for problem in &found.problems {
-        eprintln!("{problem}");
-    }
-    let chosen: Vec<&Manifest> =
-        found.functions.iter().filter(|m| names.is_empty() || names.contains(&m.name)).collect();
-    if let Some(missing) = names.iter().find(|n| !chosen.iter().any(|m| &m.name == *n)) {
-        eprintln!("alyx build: no function named {missing:?} in {dir}");
-        return 1;
-    }
-    let mut failures = 0;
-    for manifest in chosen {
-        let Some(build) = &manifest.build else { continue };
-        let result = run(build, &manifest.dir, timeout, &Cancel::default());
-        println!("{}", summary(&manifest.name, &result));
-        if !result.ok {
-            failures += 1;
-            eprint!("{}", result.output);
-        }
-    }
-    i32::from(failures > 0 || found.has_errors())
-}
-
-fn parse(args: &[String]) -> Result<(String, Duration, Vec<String>), String> {
-    let (mut dir, mut timeout, mut names) = ("./functions".to_string(), DEFAULT_TIMEOUT, Vec::new());
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--dir" => dir = it.next().ok_or("--dir needs a value")?.clone(),
-            "--timeout" => timeout = parse_duration(it.next().ok_or("--timeout needs a value")?)?,
-            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
-            name => names.push(name.to_string()),
-        }
-    }
-    Ok((dir, timeout, names))
 }
 
 #[cfg(test)]

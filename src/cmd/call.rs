@@ -1,12 +1,14 @@
 //! `alyx call`: run one export of a plugin from the command line, with the
-//! Extism CLI's `call` flags. Raw arguments become [`CallOptions`] in one
-//! step; the output goes to stdout, plugin logs to stderr.
+//! Extism CLI's `call` flags. Arguments become [`CallOptions`] in one step;
+//! the output goes to stdout, plugin logs to stderr.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::runtime::{Error, LogLevel, LogLine, ModuleSource, Plugin, PluginSpec};
+use crate::cli::{Args, Opt};
+use crate::error::Error;
+use crate::runtime::{self, LogLevel, LogLine, ModuleSource, Plugin, PluginSpec};
 use crate::units::{parse_duration, parse_pages_or_size};
 
 pub const USAGE: &str = "\
@@ -63,122 +65,99 @@ pub enum InputSource {
     Stdin,
 }
 
-/// Entry point of the mode; returns the exit code.
-pub fn main(args: Vec<String>) -> i32 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return 0;
-    }
-    match parse(&args).and_then(|options| run(&options)) {
-        Ok(code) => code,
-        Err(CallFailure::Usage(message)) => {
-            eprintln!("alyx call: {message}\n\n{USAGE}");
-            2
-        }
-        Err(CallFailure::Io(message)) => {
-            eprintln!("alyx call: {message}");
-            1
-        }
-    }
+/// The options `alyx call` reads.
+pub fn options() -> &'static [Opt] {
+    const OPTIONS: &[Opt] = &[
+        Opt::value("input").short('i'),
+        Opt::value("input-file"),
+        Opt::switch("stdin"),
+        Opt::value("config").short('c'),
+        Opt::value("allow-host"),
+        Opt::value("timeout"),
+        Opt::value("fuel"),
+        Opt::value("memory-max"),
+        Opt::value("link"),
+        Opt::switch("wasi"),
+        Opt::value("log-level"),
+        Opt::value("loop"),
+        Opt::switch("http-response-headers"),
+    ];
+    OPTIONS
 }
 
-/// Why `alyx call` could not run a plugin at all.
-#[derive(Debug, PartialEq)]
-pub enum CallFailure {
-    Usage(String),
-    Io(String),
+pub fn help() -> String {
+    USAGE.to_string()
 }
 
-/// Parses the arguments after `call`.
-pub fn parse(args: &[String]) -> Result<CallOptions, CallFailure> {
-    let usage = |m: String| CallFailure::Usage(m);
-    let mut positional = Vec::new();
+/// `alyx call`: parse, call, print; the exit code is the plugin's own.
+pub fn run(args: Args) -> Result<i32, Error> {
+    call(&parse(&args)?)
+}
+
+fn usage(message: String) -> Error {
+    Error::Usage(message)
+}
+
+/// Typed options from the arguments after `call`.
+pub fn parse(args: &Args) -> Result<CallOptions, Error> {
+    let [plugin, export] = <[String; 2]>::try_from(args.positionals.clone())
+        .map_err(|p| usage(format!("expected <plugin.wasm> <export>, got {} arguments", p.len())))?;
     let mut o = CallOptions {
-        plugin: String::new(),
-        export: String::new(),
+        plugin,
+        export,
         input: InputSource::Text(String::new()),
         config: BTreeMap::new(),
-        allowed_hosts: Vec::new(),
-        timeout: None,
+        allowed_hosts: args.values("allow-host").into_iter().map(String::from).collect(),
+        timeout: Some(Duration::from_secs(30)),
         fuel: None,
         memory_bytes: None,
         links: Vec::new(),
         log_level: LogLevel::Info,
         repeat: 1,
-        http_response_headers: false,
+        http_response_headers: args.flag("http-response-headers"),
     };
-    let mut timeout = Some(Duration::from_secs(30));
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
+    for (name, value) in &args.options {
+        o.input = match (*name, value) {
+            ("input", Some(text)) => InputSource::Text(text.clone()),
+            ("input-file", Some(path)) => InputSource::File(path.clone()),
+            ("stdin", _) => InputSource::Stdin,
+            _ => continue,
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| usage(format!("{flag} needs a value")))
-        };
-        match flag {
-            "-i" | "--input" => o.input = InputSource::Text(value()?),
-            "--input-file" => o.input = InputSource::File(value()?),
-            "--stdin" => o.input = InputSource::Stdin,
-            "-c" | "--config" => {
-                let pair = value()?;
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| usage(format!("--config wants KEY=VALUE, got {pair:?}")))?;
-                o.config.insert(k.to_string(), v.to_string());
-            }
-            "--allow-host" => o.allowed_hosts.push(value()?),
-            "--timeout" => {
-                let d = parse_duration(&value()?).map_err(|e| usage(format!("--timeout: {e}")))?;
-                timeout = (!d.is_zero()).then_some(d);
-            }
-            "--fuel" => {
-                o.fuel = Some(value()?.parse().map_err(|_| usage("--fuel wants a whole number".into()))?)
-            }
-            "--memory-max" => {
-                o.memory_bytes =
-                    Some(parse_pages_or_size(&value()?).map_err(|e| usage(format!("--memory-max: {e}")))?)
-            }
-            "--link" => {
-                let pair = value()?;
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| usage(format!("--link wants NAME=FILE, got {pair:?}")))?;
-                o.links.push((k.to_string(), v.to_string()));
-            }
-            "--wasi" => {}
-            "--log-level" => o.log_level = LogLevel::parse(&value()?).map_err(usage)?,
-            "--loop" => {
-                o.repeat = value()?
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| usage("--loop wants a number above 0".into()))?
-            }
-            "--http-response-headers" => o.http_response_headers = true,
-            f if f.starts_with('-') && f.len() > 1 => {
-                return Err(usage(format!("unknown option {f}")));
-            }
-            _ => positional.push(arg.clone()),
-        }
     }
-    o.timeout = timeout;
-    match <[String; 2]>::try_from(positional) {
-        Ok([plugin, export]) => {
-            o.plugin = plugin;
-            o.export = export;
-            Ok(o)
-        }
-        Err(p) => Err(usage(format!("expected <plugin.wasm> <export>, got {} arguments", p.len()))),
+    for pair in args.values("config") {
+        let (k, v) = split_pair(pair, "--config wants KEY=VALUE")?;
+        o.config.insert(k, v);
     }
+    for pair in args.values("link") {
+        o.links.push(split_pair(pair, "--link wants NAME=FILE")?);
+    }
+    if let Some(text) = args.value("timeout") {
+        let d = parse_duration(text).map_err(|e| usage(format!("--timeout: {e}")))?;
+        o.timeout = (!d.is_zero()).then_some(d);
+    }
+    if let Some(text) = args.value("fuel") {
+        o.fuel = Some(text.parse().map_err(|_| usage("--fuel wants a whole number".into()))?);
+    }
+    if let Some(text) = args.value("memory-max") {
+        o.memory_bytes = Some(parse_pages_or_size(text).map_err(|e| usage(format!("--memory-max: {e}")))?);
+    }
+    if let Some(text) = args.value("log-level") {
+        o.log_level = LogLevel::parse(text).map_err(usage)?;
+    }
+    if let Some(text) = args.value("loop") {
+        let n = text.parse().ok().filter(|n| *n > 0);
+        o.repeat = n.ok_or_else(|| usage("--loop wants a number above 0".into()))?;
+    }
+    Ok(o)
+}
+
+fn split_pair(pair: &str, wants: &str) -> Result<(String, String), Error> {
+    let (k, v) = pair.split_once('=').ok_or_else(|| usage(format!("{wants}, got {pair:?}")))?;
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// Loads the plugin, runs the call(s), prints; returns the exit code.
-pub fn run(options: &CallOptions) -> Result<i32, CallFailure> {
+pub fn call(options: &CallOptions) -> Result<i32, Error> {
     let input = read_input(&options.input)?;
     let plugin = match Plugin::compile(spec(options)?) {
         Ok(plugin) => plugin,
@@ -201,15 +180,20 @@ pub fn run(options: &CallOptions) -> Result<i32, CallFailure> {
                 true => stdout.write_all(b"\n"),
                 false => Ok(()),
             });
-        written.and_then(|()| stdout.flush()).map_err(|e| CallFailure::Io(format!("writing output: {e}")))?;
+        written
+            .and_then(|()| stdout.flush())
+            .map_err(|source| Error::Write { what: "the output".into(), source })?;
         if !instance.is_reusable() && i + 1 < options.repeat {
-            instance = plugin.instantiate().map_err(|e| CallFailure::Io(e.to_string()))?;
+            instance = match plugin.instantiate() {
+                Ok(instance) => instance,
+                Err(e) => return Ok(report_error(&e)),
+            };
         }
     }
     Ok(0)
 }
 
-fn spec(options: &CallOptions) -> Result<PluginSpec, CallFailure> {
+fn spec(options: &CallOptions) -> Result<PluginSpec, Error> {
     let mut spec = PluginSpec::new(&options.plugin, read_file(&options.plugin)?);
     if !options.links.is_empty() {
         let mut modules = Vec::new();
@@ -231,11 +215,11 @@ fn spec(options: &CallOptions) -> Result<PluginSpec, CallFailure> {
     Ok(spec)
 }
 
-fn read_file(path: &str) -> Result<Vec<u8>, CallFailure> {
-    std::fs::read(path).map_err(|e| CallFailure::Io(format!("cannot read {path}: {e}")))
+fn read_file(path: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })
 }
 
-fn read_input(source: &InputSource) -> Result<Vec<u8>, CallFailure> {
+fn read_input(source: &InputSource) -> Result<Vec<u8>, Error> {
     match source {
         InputSource::Text(text) => Ok(text.as_bytes().to_vec()),
         InputSource::File(path) => read_file(path),
@@ -243,7 +227,7 @@ fn read_input(source: &InputSource) -> Result<Vec<u8>, CallFailure> {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
-                .map_err(|e| CallFailure::Io(format!("reading stdin: {e}")))?;
+                .map_err(|source| Error::Read { path: "standard input".into(), source })?;
             Ok(buf)
         }
     }
@@ -256,7 +240,7 @@ fn print_logs(logs: &[LogLine]) {
     }
 }
 
-fn report_error(error: &Error) -> i32 {
+fn report_error(error: &runtime::Error) -> i32 {
     eprintln!("error: {}: {error}", error.kind());
     error.exit_code()
 }
@@ -265,16 +249,17 @@ fn report_error(error: &Error) -> i32 {
 mod tests {
     use super::*;
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(String::from).collect()
+    fn parse(text: &str) -> Result<CallOptions, Error> {
+        let raw: Vec<String> = text.split_whitespace().map(String::from).collect();
+        super::parse(&Args::parse(&raw, options())?)
     }
 
     #[test]
     fn parses_the_extism_cli_flags() {
-        let o = parse(&args(
+        let o = parse(
             "p.wasm count --input hi --config a=1 -c b=2 --allow-host *.x.com --timeout 2s \
              --memory-max 4 --wasi --log-level debug --loop 3 --http-response-headers --fuel 99",
-        ))
+        )
         .unwrap();
         assert_eq!((o.plugin.as_str(), o.export.as_str()), ("p.wasm", "count"));
         assert_eq!(o.input, InputSource::Text("hi".into()));
@@ -288,9 +273,9 @@ mod tests {
 
     #[test]
     fn timeout_defaults_to_30s_and_zero_disables_it() {
-        assert_eq!(parse(&args("p e")).unwrap().timeout, Some(Duration::from_secs(30)));
-        assert_eq!(parse(&args("p e --timeout 0")).unwrap().timeout, None);
-        assert_eq!(parse(&args("p e --timeout=500ms")).unwrap().timeout, Some(Duration::from_millis(500)));
+        assert_eq!(parse("p e").unwrap().timeout, Some(Duration::from_secs(30)));
+        assert_eq!(parse("p e --timeout 0").unwrap().timeout, None);
+        assert_eq!(parse("p e --timeout=500ms").unwrap().timeout, Some(Duration::from_millis(500)));
     }
 
     #[test]
@@ -304,7 +289,7 @@ mod tests {
             "p e --timeout soon",
             "p e --input",
         ] {
-            assert!(matches!(parse(&args(bad)), Err(CallFailure::Usage(_))), "{bad}");
+            assert!(matches!(parse(bad), Err(Error::Usage(_))), "{bad}");
         }
     }
 }

@@ -1,0 +1,78 @@
+//! The subcommands, one file each, and the table the command line reads:
+//! name, synopsis, options, help and the function that runs it. A command
+//! returns its exit code or an [`Error`]; `cli` prints and maps errors.
+
+pub mod build;
+pub mod call;
+pub mod dev;
+pub mod serve;
+pub mod validate;
+
+use crate::cli::{Args, Opt};
+use crate::error::Error;
+
+/// One subcommand.
+pub struct Command {
+    pub name: &'static str,
+    pub synopsis: &'static str,
+    pub summary: &'static str,
+    pub options: fn() -> &'static [Opt],
+    pub help: fn() -> String,
+    pub run: fn(Args) -> Result<i32, Error>,
+}
+
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "serve",
+        synopsis: "alyx serve [options]",
+        summary: "serve the functions folder over HTTP",
+        options: crate::config::options,
+        help: serve::help,
+        run: serve::run,
+    },
+    Command {
+        name: "dev",
+        synopsis: "alyx dev [options]",
+        summary: "serve, and watch, build and hot-reload",
+        options: crate::config::options,
+        help: dev::help,
+        run: dev::run,
+    },
+    Command {
+        name: "validate",
+        synopsis: "alyx validate [DIR] [options]",
+        summary: "report every problem in a functions folder",
+        options: crate::config::options,
+        help: validate::help,
+        run: validate::run,
+    },
+    Command {
+        name: "build",
+        synopsis: "alyx build [NAME...] [--dir DIR]",
+        summary: "run the functions' builds once",
+        options: build::options,
+        help: build::help,
+        run: build::run,
+    },
+    Command {
+        name: "call",
+        synopsis: "alyx call <plugin.wasm> <export> [options]",
+        summary: "call one export of an Extism plugin",
+        options: call::options,
+        help: call::help,
+        run: call::run,
+    },
+];
+
+/// The command named `name`.
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// Refuses positional arguments a command does not take.
+pub fn no_positionals(args: &Args) -> Result<(), Error> {
+    match args.positionals.first() {
+        Some(extra) => Err(Error::Usage(format!("unexpected argument {extra:?}"))),
+        None => Ok(()),
+    }
+}

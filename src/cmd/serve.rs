@@ -1,0 +1,77 @@
+//! `alyx serve`: load the functions folder and serve it over HTTP until
+//! SIGINT or SIGTERM (with `dev`, also watch, build and hot-reload; see
+//! `cmd/dev.rs`). Shutdown runs in reverse order of start: the dev loop
+//! stops (killing builds), then the front drains within the grace period.
+
+use std::io::Write;
+use std::sync::{Arc, mpsc};
+
+use crate::cli::Args;
+use crate::config::{self, ServeConfig};
+use crate::error::Error;
+use crate::registry::Registry;
+use crate::wiring::{defaults, dev_options, start_server};
+
+const USAGE: &str = "usage: alyx serve [options]
+
+Serves the functions in a folder over HTTP. Prints `listening on
+http://ADDR` once the socket is bound, then loads the functions (see
+/health/ready). SIGINT or SIGTERM stops it gracefully.
+";
+
+pub fn help() -> String {
+    format!("{USAGE}\n{}", config::help())
+}
+
+pub fn run(args: Args) -> Result<i32, Error> {
+    super::no_positionals(&args)?;
+    serve(config::load(&args)?, false)
+}
+
+/// Serves until a signal; with `dev`, runs the dev loop beside.
+pub fn serve(config: ServeConfig, dev: bool) -> Result<i32, Error> {
+    init_logging();
+    let (stop, stopped) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop.send(());
+    })
+    .map_err(|e| Error::Signals(e.to_string()))?;
+    // Absolute, so file events (absolute paths) match function folders.
+    let dir = config.dir.canonicalize().unwrap_or_else(|_| config.dir.clone());
+    let registry = Arc::new(Registry::new(&dir, defaults(&config)));
+    let server = start_server(&config, registry.clone())?;
+    say(&format!("listening on http://{}", server.addr()));
+    let summary = registry.reload();
+    log::info!(
+        "{} functions loaded, {} failed, {} problems in {}",
+        summary.loaded.len(),
+        summary.failed.len(),
+        summary.problems,
+        config.dir.display()
+    );
+    let watching = match dev {
+        true => Some(crate::dev::start(registry.clone(), &dir, dev_options(&config))?),
+        false => None,
+    };
+    if watching.is_some() {
+        say(&format!("watching {} for changes", dir.display()));
+    }
+    let _ = stopped.recv();
+    log::info!("shutting down");
+    if let Some(watching) = watching {
+        watching.stop(config.grace);
+    }
+    server.shutdown(config.grace);
+    Ok(0)
+}
+
+/// A line on stdout, flushed (scripts wait for it).
+fn say(line: &str) {
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+}
+
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("info");
+    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+}
