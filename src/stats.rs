@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::sync::lock;
+
 /// Upper bounds of the histogram buckets, in seconds.
 pub const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
@@ -97,11 +99,6 @@ fn percentile(sorted: &[u64], p: usize) -> f64 {
     }
     let rank = (sorted.len() * p).div_ceil(100).max(1);
     sorted[rank - 1] as f64 / 1000.0
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Counters stay meaningful after a panic elsewhere.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

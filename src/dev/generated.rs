@@ -95,7 +95,7 @@ impl Generated {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Folder>> {
-        self.folders.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.folders)
     }
 }
 
