@@ -15,7 +15,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use crate::units::{parse_duration, parse_size};
+use crate::units::parse_size;
+
+mod check;
+mod triggers;
+
+use check::{Checker, check_list, get, unknown_message};
+pub use triggers::{Hook, HookMode, HookType, Route, Schedule, ScheduleType, Verification};
 
 /// The manifest file name inside a function folder.
 pub const FILE_NAME: &str = "manifest.yaml";
@@ -53,59 +59,6 @@ pub struct Build {
     pub watch: Vec<glob::Pattern>,
     /// The built plugin, inside the function folder.
     pub output: PathBuf,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Route {
-    pub path: String,
-    pub methods: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookType {
-    Database,
-    Auth,
-    Webhook,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookMode {
-    Sync,
-    Async,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hook {
-    pub kind: HookType,
-    pub source: Option<String>,
-    pub action: Option<String>,
-    pub mode: HookMode,
-    pub timeout: Option<Duration>,
-    pub config: BTreeMap<String, String>,
-    pub verification: Option<Verification>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verification {
-    /// Only `hmac-sha256` for now.
-    pub kind: String,
-    pub header: String,
-    pub secret: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScheduleType {
-    Cron,
-    Interval,
-    OneTime,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Schedule {
-    pub name: String,
-    pub kind: ScheduleType,
-    pub expression: String,
-    pub timezone: Option<String>,
 }
 
 /// How bad a problem is: errors refuse the function, warnings do not.
@@ -160,158 +113,6 @@ struct RawManifest {
     schedules: Option<Value>,
     #[serde(flatten)]
     extra: BTreeMap<String, Value>,
-}
-
-/// Collects problems while a manifest is checked.
-struct Checker {
-    file: PathBuf,
-    problems: Vec<Problem>,
-}
-
-impl Checker {
-    fn error(&mut self, field: &str, message: impl Into<String>) {
-        self.push(field, message, Severity::Error);
-    }
-
-    fn warn(&mut self, field: &str, message: impl Into<String>) {
-        self.push(field, message, Severity::Warning);
-    }
-
-    fn push(&mut self, field: &str, message: impl Into<String>, severity: Severity) {
-        let problem =
-            Problem { file: self.file.clone(), field: field.to_string(), message: message.into(), severity };
-        self.problems.push(problem);
-    }
-
-    fn has_errors(&self) -> bool {
-        self.problems.iter().any(|p| p.severity == Severity::Error)
-    }
-
-    /// A string field; numbers and booleans are accepted as their text.
-    fn string(&mut self, field: &str, value: &Value) -> Option<String> {
-        match value {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => {
-                self.error(field, format!("must be a string, got {}", kind_of(value)));
-                None
-            }
-        }
-    }
-
-    fn opt_string(&mut self, field: &str, value: Option<&Value>) -> Option<String> {
-        value.filter(|v| !v.is_null()).and_then(|v| self.string(field, v))
-    }
-
-    fn list<'v>(&mut self, field: &str, value: Option<&'v Value>) -> &'v [Value] {
-        match value {
-            None | Some(Value::Null) => &[],
-            Some(Value::Sequence(items)) => items,
-            Some(other) => {
-                self.error(field, format!("must be a list, got {}", kind_of(other)));
-                &[]
-            }
-        }
-    }
-
-    fn strings(&mut self, field: &str, value: Option<&Value>) -> Vec<String> {
-        let items = self.list(field, value);
-        items.iter().enumerate().filter_map(|(i, v)| self.string(&format!("{field}[{i}]"), v)).collect()
-    }
-
-    fn map(&mut self, field: &str, value: Option<&Value>) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        match value {
-            None | Some(Value::Null) => {}
-            Some(Value::Mapping(m)) => {
-                for (k, v) in m {
-                    let Some(key) = self.string(field, k) else {
-                        continue;
-                    };
-                    if let Some(value) = self.string(&format!("{field}.{key}"), v) {
-                        out.insert(key, value);
-                    }
-                }
-            }
-            Some(other) => self.error(field, format!("must be a map of strings, got {}", kind_of(other))),
-        }
-        out
-    }
-
-    fn duration(&mut self, field: &str, value: Option<&Value>) -> Option<Duration> {
-        let text = self.opt_string(field, value)?;
-        match parse_duration(&text) {
-            Ok(d) if d.is_zero() => {
-                self.error(field, "must be above zero");
-                None
-            }
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.error(field, e);
-                None
-            }
-        }
-    }
-
-    /// Unknown keys of a nested mapping, as warnings.
-    fn unknown_keys(&mut self, field: &str, value: &Value, known: &[&str]) {
-        let Value::Mapping(m) = value else { return };
-        for key in m.keys().filter_map(Value::as_str) {
-            if !known.contains(&key) {
-                self.warn(&format!("{field}.{key}"), unknown_message(key, known));
-            }
-        }
-    }
-
-    /// The mapping at `value`, or an error.
-    fn mapping<'v>(&mut self, field: &str, value: &'v Value) -> Option<&'v serde_yaml_ng::Mapping> {
-        match value {
-            Value::Mapping(m) => Some(m),
-            other => {
-                self.error(field, format!("must be a map, got {}", kind_of(other)));
-                None
-            }
-        }
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a map",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-fn unknown_message(key: &str, known: &[&str]) -> String {
-    match known.iter().find(|k| similar(key, k)) {
-        Some(k) => format!("unknown field (did you mean `{k}`?); it is ignored"),
-        None => "unknown field; it is ignored".to_string(),
-    }
-}
-
-/// True when two names differ by at most two edits (for typo hints).
-fn similar(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut row = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            row.push((prev[j] + cost).min(prev[j + 1] + 1).min(row[j] + 1));
-        }
-        prev = row;
-    }
-    prev[b.len()] <= 2
-}
-
-fn get<'v>(m: &'v serde_yaml_ng::Mapping, key: &str) -> Option<&'v Value> {
-    m.get(Value::String(key.to_string()))
 }
 
 // --- validation --------------------------------------------------------------
@@ -389,9 +190,9 @@ fn check(c: &mut Checker, dir: &Path, raw: RawManifest) -> Option<Manifest> {
     let allowed_hosts = check_hosts(c, raw.allowed_hosts.as_ref());
     let build = raw.build.as_ref().filter(|v| !v.is_null()).and_then(|v| check_build(c, dir, v));
     let plugin = check_plugin(c, dir, raw.plugin.as_ref(), build.as_ref());
-    let routes = check_list(c, "routes", raw.routes.as_ref(), check_route);
-    let hooks = check_list(c, "hooks", raw.hooks.as_ref(), check_hook);
-    let schedules = check_list(c, "schedules", raw.schedules.as_ref(), check_schedule);
+    let routes = check_list(c, "routes", raw.routes.as_ref(), triggers::check_route);
+    let hooks = check_list(c, "hooks", raw.hooks.as_ref(), triggers::check_hook);
+    let schedules = check_list(c, "schedules", raw.schedules.as_ref(), triggers::check_schedule);
     Some(Manifest {
         name: name?,
         dir: dir.to_path_buf(),
@@ -552,148 +353,6 @@ pub fn single_wasm(dir: &Path) -> Option<PathBuf> {
     found.next().is_none().then_some(first)
 }
 
-fn check_list<T>(
-    c: &mut Checker,
-    field: &str,
-    value: Option<&Value>,
-    each: fn(&mut Checker, &str, &Value) -> Option<T>,
-) -> Vec<T> {
-    let items = c.list(field, value);
-    items.iter().enumerate().filter_map(|(i, v)| each(c, &format!("{field}[{i}]"), v)).collect()
-}
-
-const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-
-fn check_route(c: &mut Checker, field: &str, value: &Value) -> Option<Route> {
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, &["path", "methods"]);
-    let path = c.opt_string(&format!("{field}.path"), get(m, "path"));
-    let path = match path {
-        Some(p) if p.starts_with('/') => Some(p),
-        Some(p) => {
-            c.error(&format!("{field}.path"), format!("must start with / (got {p:?})"));
-            None
-        }
-        None => {
-            c.error(&format!("{field}.path"), "required");
-            None
-        }
-    };
-    let mut methods = c.strings(&format!("{field}.methods"), get(m, "methods"));
-    methods.iter_mut().for_each(|m| *m = m.to_ascii_uppercase());
-    for (i, method) in methods.iter().enumerate() {
-        if !METHODS.contains(&method.as_str()) {
-            c.error(&format!("{field}.methods[{i}]"), format!("unknown HTTP method {method:?}"));
-        }
-    }
-    if methods.is_empty() {
-        methods = vec!["GET".into(), "POST".into()];
-    }
-    Some(Route { path: path?, methods })
-}
-
-fn check_hook(c: &mut Checker, field: &str, value: &Value) -> Option<Hook> {
-    const KNOWN: &[&str] = &["type", "source", "action", "mode", "config", "verification"];
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, KNOWN);
-    let kind = match c.opt_string(&format!("{field}.type"), get(m, "type")).as_deref() {
-        Some("database") => Some(HookType::Database),
-        Some("auth") => Some(HookType::Auth),
-        Some("webhook") => Some(HookType::Webhook),
-        Some(other) => {
-            c.error(
-                &format!("{field}.type"),
-                format!("{other:?} is not a hook type (use database, auth or webhook)"),
-            );
-            None
-        }
-        None => {
-            c.error(&format!("{field}.type"), "required");
-            None
-        }
-    };
-    let source = c.opt_string(&format!("{field}.source"), get(m, "source"));
-    let action = c.opt_string(&format!("{field}.action"), get(m, "action"));
-    let mode = match c.opt_string(&format!("{field}.mode"), get(m, "mode")).as_deref() {
-        None | Some("async") => Some(HookMode::Async),
-        Some("sync") => Some(HookMode::Sync),
-        Some(other) => {
-            c.error(&format!("{field}.mode"), format!("{other:?} is not a mode (use sync or async)"));
-            None
-        }
-    };
-    let mut config = c.map(&format!("{field}.config"), get(m, "config"));
-    let timeout = config.remove("timeout").and_then(|t| {
-        let v = Value::String(t);
-        c.duration(&format!("{field}.config.timeout"), Some(&v))
-    });
-    let verification = get(m, "verification")
-        .filter(|v| !v.is_null())
-        .and_then(|v| check_verification(c, &format!("{field}.verification"), v));
-    if kind == Some(HookType::Database) && source.is_none() {
-        c.error(&format!("{field}.source"), "required for database hooks (the table or collection)");
-    }
-    Some(Hook { kind: kind?, source, action, mode: mode?, timeout, config, verification })
-}
-
-fn check_verification(c: &mut Checker, field: &str, value: &Value) -> Option<Verification> {
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, &["type", "header", "secret"]);
-    let kind = c.opt_string(&format!("{field}.type"), get(m, "type")).unwrap_or_else(|| "hmac-sha256".into());
-    if kind != "hmac-sha256" {
-        c.error(&format!("{field}.type"), format!("{kind:?} is not supported (use hmac-sha256)"));
-    }
-    let header =
-        c.opt_string(&format!("{field}.header"), get(m, "header")).unwrap_or_else(|| "X-Signature".into());
-    let secret = c.opt_string(&format!("{field}.secret"), get(m, "secret")).filter(|s| !s.is_empty());
-    if secret.is_none() {
-        c.error(&format!("{field}.secret"), "required");
-    }
-    Some(Verification { kind, header, secret: secret? })
-}
-
-fn check_schedule(c: &mut Checker, field: &str, value: &Value) -> Option<Schedule> {
-    const KNOWN: &[&str] = &["name", "type", "expression", "timezone"];
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, KNOWN);
-    let name = c.opt_string(&format!("{field}.name"), get(m, "name"));
-    if name.is_none() {
-        c.error(&format!("{field}.name"), "required");
-    }
-    let kind = match c.opt_string(&format!("{field}.type"), get(m, "type")).as_deref() {
-        Some("cron") => Some(ScheduleType::Cron),
-        Some("interval") => Some(ScheduleType::Interval),
-        Some("one_time") => Some(ScheduleType::OneTime),
-        Some(other) => {
-            let message = format!("{other:?} is not a schedule type (use cron, interval or one_time)");
-            c.error(&format!("{field}.type"), message);
-            None
-        }
-        None => {
-            c.error(&format!("{field}.type"), "required");
-            None
-        }
-    };
-    let expression = c.opt_string(&format!("{field}.expression"), get(m, "expression"));
-    let expression = match (kind, expression) {
-        (_, None) => {
-            c.error(&format!("{field}.expression"), "required");
-            None
-        }
-        (Some(ScheduleType::Cron), Some(e)) if e.split_whitespace().count() != 5 => {
-            c.error(&format!("{field}.expression"), format!("{e:?} is not a 5-field cron expression"));
-            None
-        }
-        (Some(ScheduleType::Interval), Some(e)) if parse_duration(&e).is_err() => {
-            c.error(&format!("{field}.expression"), format!("{e:?} is not an interval like 5m or 1h"));
-            None
-        }
-        (_, Some(e)) => Some(e),
-    };
-    let timezone = c.opt_string(&format!("{field}.timezone"), get(m, "timezone"));
-    Some(Schedule { name: name?, kind: kind?, expression: expression?, timezone })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -814,11 +473,5 @@ schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europ
         let (m, problems) = parse_text("name: [unclosed");
         assert!(m.is_none());
         assert!(problems[0].contains("not valid YAML"), "{problems:?}");
-    }
-
-    #[test]
-    fn typo_distance() {
-        assert!(similar("timout", "timeout"));
-        assert!(!similar("colour", "timeout"));
     }
 }
