@@ -1,19 +1,37 @@
 //! The machinery of manifest checking: a [`Checker`] reads YAML values as
-//! typed fields and records every problem with its file and field path;
-//! unknown keys become warnings with a did-you-mean hint.
+//! typed fields and records every problem with its file and field path.
+//!
+//! Each section of a manifest (the top level, `build`, a route, a hook...)
+//! is read through one table of [`Field`]s: a key and the code that reads
+//! it. The same table gives the keys the section knows, so an unknown key
+//! (a warning with a did-you-mean hint) and a known one that is never read
+//! cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 
 use super::{Problem, Severity};
 use crate::units::parse_duration;
 
+/// Reads one field's value (`None` when the key is absent) into the
+/// section's draft `D`; the `&str` is the field's path, for messages.
+pub(super) type Read<D> = fn(&mut Checker, &str, Option<&Value>, &mut D);
+
+/// One row of a section's field table.
+pub(super) struct Field<D> {
+    pub key: &'static str,
+    pub read: Read<D>,
+}
+
 /// Collects problems while a manifest is checked.
 pub(super) struct Checker {
     pub(super) file: PathBuf,
+    /// The function folder: relative paths are joined to it, and its name
+    /// is the function's name when the manifest gives none.
+    pub(super) dir: PathBuf,
     pub(super) problems: Vec<Problem>,
 }
 
@@ -26,7 +44,7 @@ impl Checker {
         self.push(field, message, Severity::Warning);
     }
 
-    pub(super) fn push(&mut self, field: &str, message: impl Into<String>, severity: Severity) {
+    fn push(&mut self, field: &str, message: impl Into<String>, severity: Severity) {
         let problem =
             Problem { file: self.file.clone(), field: field.to_string(), message: message.into(), severity };
         self.problems.push(problem);
@@ -34,6 +52,49 @@ impl Checker {
 
     pub(super) fn has_errors(&self) -> bool {
         self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+
+    /// Reads `map` through its field table into a fresh draft: unknown keys
+    /// first (as warnings), then every known field in table order, present
+    /// or not, so defaults and "required" are the readers' business.
+    pub(super) fn fields<D: Default>(&mut self, path: &str, map: &Mapping, fields: &[Field<D>]) -> D {
+        self.unknown_keys(path, map, fields);
+        let mut draft = D::default();
+        for field in fields {
+            (field.read)(self, &join(path, field.key), map.get(field.key), &mut draft);
+        }
+        draft
+    }
+
+    /// [`Checker::fields`] for a value that must be a map (else an error).
+    pub(super) fn section<D: Default>(
+        &mut self,
+        path: &str,
+        value: &Value,
+        fields: &[Field<D>],
+    ) -> Option<D> {
+        let map = self.mapping(path, value)?;
+        Some(self.fields(path, map, fields))
+    }
+
+    fn unknown_keys<D>(&mut self, path: &str, map: &Mapping, fields: &[Field<D>]) {
+        let known: Vec<&str> = fields.iter().map(|f| f.key).collect();
+        for key in map.keys().map(key_text) {
+            if !known.contains(&key.as_str()) {
+                self.warn(&join(path, &key), unknown_message(&key, &known));
+            }
+        }
+    }
+
+    /// The mapping at `value`, or an error.
+    pub(super) fn mapping<'v>(&mut self, field: &str, value: &'v Value) -> Option<&'v Mapping> {
+        match value {
+            Value::Mapping(m) => Some(m),
+            other => {
+                self.error(field, format!("must be a map, got {}", kind_of(other)));
+                None
+            }
+        }
     }
 
     /// A string field; numbers and booleans are accepted as their text.
@@ -53,7 +114,16 @@ impl Checker {
         value.filter(|v| !v.is_null()).and_then(|v| self.string(field, v))
     }
 
-    pub(super) fn list<'v>(&mut self, field: &str, value: Option<&'v Value>) -> &'v [Value] {
+    /// A string that must be there: an error when absent (or not a string).
+    pub(super) fn required_string(&mut self, field: &str, value: Option<&Value>) -> Option<String> {
+        let text = self.opt_string(field, value);
+        if text.is_none() {
+            self.error(field, "required");
+        }
+        text
+    }
+
+    fn list<'v>(&mut self, field: &str, value: Option<&'v Value>) -> &'v [Value] {
         match value {
             None | Some(Value::Null) => &[],
             Some(Value::Sequence(items)) => items,
@@ -64,9 +134,20 @@ impl Checker {
         }
     }
 
-    pub(super) fn strings(&mut self, field: &str, value: Option<&Value>) -> Vec<String> {
+    /// A list whose items are read by `read`, each with its `field[i]` path;
+    /// the items that fail are left out (their problems are recorded).
+    pub(super) fn each<T>(
+        &mut self,
+        field: &str,
+        value: Option<&Value>,
+        read: fn(&mut Checker, &str, &Value) -> Option<T>,
+    ) -> Vec<T> {
         let items = self.list(field, value);
-        items.iter().enumerate().filter_map(|(i, v)| self.string(&format!("{field}[{i}]"), v)).collect()
+        items.iter().enumerate().filter_map(|(i, v)| read(self, &format!("{field}[{i}]"), v)).collect()
+    }
+
+    pub(super) fn strings(&mut self, field: &str, value: Option<&Value>) -> Vec<String> {
+        self.each(field, value, Checker::string)
     }
 
     pub(super) fn map(&mut self, field: &str, value: Option<&Value>) -> BTreeMap<String, String> {
@@ -102,30 +183,23 @@ impl Checker {
             }
         }
     }
+}
 
-    /// Unknown keys of a nested mapping, as warnings.
-    pub(super) fn unknown_keys(&mut self, field: &str, value: &Value, known: &[&str]) {
-        let Value::Mapping(m) = value else { return };
-        for key in m.keys().filter_map(Value::as_str) {
-            if !known.contains(&key) {
-                self.warn(&format!("{field}.{key}"), unknown_message(key, known));
-            }
-        }
+/// The path of `key` inside the section at `path` (`""` is the top level).
+fn join(path: &str, key: &str) -> String {
+    match path {
+        "" => key.to_string(),
+        _ => format!("{path}.{key}"),
     }
+}
 
-    /// The mapping at `value`, or an error.
-    pub(super) fn mapping<'v>(
-        &mut self,
-        field: &str,
-        value: &'v Value,
-    ) -> Option<&'v serde_yaml_ng::Mapping> {
-        match value {
-            Value::Mapping(m) => Some(m),
-            other => {
-                self.error(field, format!("must be a map, got {}", kind_of(other)));
-                None
-            }
-        }
+/// A mapping key as text, for messages (YAML keys need not be strings).
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => kind_of(other).to_string(),
     }
 }
 
@@ -141,7 +215,7 @@ pub(super) fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-pub(super) fn unknown_message(key: &str, known: &[&str]) -> String {
+fn unknown_message(key: &str, known: &[&str]) -> String {
     match known.iter().find(|k| similar(key, k)) {
         Some(k) => format!("unknown field (did you mean `{k}`?); it is ignored"),
         None => "unknown field; it is ignored".to_string(),
@@ -149,7 +223,7 @@ pub(super) fn unknown_message(key: &str, known: &[&str]) -> String {
 }
 
 /// True when two names differ by at most two edits (for typo hints).
-pub(super) fn similar(a: &str, b: &str) -> bool {
+fn similar(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
@@ -163,22 +237,55 @@ pub(super) fn similar(a: &str, b: &str) -> bool {
     prev[b.len()] <= 2
 }
 
-pub(super) fn get<'v>(m: &'v serde_yaml_ng::Mapping, key: &str) -> Option<&'v Value> {
-    m.get(Value::String(key.to_string()))
-}
-pub(super) fn check_list<T>(
-    c: &mut Checker,
-    field: &str,
-    value: Option<&Value>,
-    each: fn(&mut Checker, &str, &Value) -> Option<T>,
-) -> Vec<T> {
-    let items = c.list(field, value);
-    items.iter().enumerate().filter_map(|(i, v)| each(c, &format!("{field}[{i}]"), v)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Default)]
+    struct Pair {
+        left: Option<String>,
+        right: Option<String>,
+    }
+
+    const PAIR: &[Field<Pair>] = &[
+        Field { key: "left", read: |c, f, v, d| d.left = c.opt_string(f, v) },
+        Field { key: "right", read: |c, f, v, d| d.right = c.required_string(f, v) },
+    ];
+
+    fn read_pair(text: &str) -> (Option<Pair>, Vec<String>) {
+        let mut c = Checker { file: "m.yaml".into(), dir: "f".into(), problems: Vec::new() };
+        let value: Value = serde_yaml_ng::from_str(text).unwrap();
+        let pair = c.section("pair", &value, PAIR);
+        (pair, c.problems.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_table_reads_its_keys_and_warns_on_others_with_a_hint() {
+        let (pair, problems) = read_pair("{left: a, right: b, rigth: c, 7: d}");
+        let pair = pair.unwrap();
+        assert_eq!((pair.left.as_deref(), pair.right.as_deref()), (Some("a"), Some("b")));
+        assert_eq!(
+            problems,
+            [
+                "m.yaml: warning: pair.rigth: unknown field (did you mean `right`?); it is ignored",
+                "m.yaml: warning: pair.7: unknown field; it is ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_field_of_a_table_is_read_even_when_absent() {
+        let (pair, problems) = read_pair("{}");
+        assert!(pair.unwrap().right.is_none());
+        assert_eq!(problems, ["m.yaml: pair.right: required"]);
+    }
+
+    #[test]
+    fn a_section_that_is_not_a_map_is_one_error() {
+        let (pair, problems) = read_pair("[left]");
+        assert!(pair.is_none());
+        assert_eq!(problems, ["m.yaml: pair: must be a map, got a list"]);
+    }
 
     #[test]
     fn typo_distance() {

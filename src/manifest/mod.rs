@@ -12,15 +12,14 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 
 use crate::units::parse_size;
 
 mod check;
 mod triggers;
 
-use check::{Checker, check_list, get, unknown_message};
+use check::{Checker, Field, kind_of};
 pub use triggers::{Hook, HookMode, HookType, Route, Schedule, ScheduleType, Verification};
 
 /// The manifest file name inside a function folder.
@@ -91,63 +90,90 @@ impl fmt::Display for Problem {
     }
 }
 
-// --- raw form ------------------------------------------------------------------
+// --- reading ------------------------------------------------------------------
 
-/// Every field as YAML values; unknown fields land in `extra`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawManifest {
-    name: Option<Value>,
-    runtime: Option<Value>,
-    entrypoint: Option<Value>,
-    timeout: Option<Value>,
-    memory: Option<Value>,
-    env: Option<Value>,
-    dependencies: Option<Value>,
-    config: Option<Value>,
-    allowed_hosts: Option<Value>,
-    plugin: Option<Value>,
-    build: Option<Value>,
-    routes: Option<Value>,
-    hooks: Option<Value>,
-    schedules: Option<Value>,
-    #[serde(flatten)]
-    extra: BTreeMap<String, Value>,
+/// The top-level fields as read so far; [`finish`] makes the manifest.
+#[derive(Default)]
+struct Fields {
+    name: Option<String>,
+    entrypoint: String,
+    timeout: Option<Duration>,
+    memory: Option<u64>,
+    env: BTreeMap<String, String>,
+    dependencies: Vec<String>,
+    config: BTreeMap<String, String>,
+    allowed_hosts: Vec<String>,
+    build: Option<Build>,
+    plugin: Option<PathBuf>,
+    routes: Vec<Route>,
+    hooks: Vec<Hook>,
+    schedules: Vec<Schedule>,
 }
 
-// --- validation --------------------------------------------------------------
-
-const TOP_LEVEL: &[&str] = &[
-    "name",
-    "runtime",
-    "entrypoint",
-    "timeout",
-    "memory",
-    "env",
-    "dependencies",
-    "config",
-    "allowed_hosts",
-    "plugin",
-    "build",
-    "routes",
-    "hooks",
-    "schedules",
+/// Every top-level field, in checking order: the one list that both the
+/// reading and the unknown-field warnings come from.
+const FIELDS: &[Field<Fields>] = &[
+    Field { key: "name", read: |c, f, v, d| d.name = read_name(c, f, v) },
+    Field { key: "runtime", read: |c, f, v, _| check_runtime(c, f, v) },
+    Field {
+        key: "entrypoint",
+        read: |c, f, v, d| d.entrypoint = c.opt_string(f, v).unwrap_or_else(|| "handle".into()),
+    },
+    Field { key: "timeout", read: |c, f, v, d| d.timeout = c.duration(f, v) },
+    Field { key: "memory", read: |c, f, v, d| d.memory = read_memory(c, f, v) },
+    Field { key: "env", read: |c, f, v, d| d.env = c.map(f, v) },
+    Field { key: "dependencies", read: |c, f, v, d| d.dependencies = c.strings(f, v) },
+    Field { key: "config", read: |c, f, v, d| d.config = c.map(f, v) },
+    Field { key: "allowed_hosts", read: |c, f, v, d| d.allowed_hosts = read_hosts(c, f, v) },
+    Field { key: "build", read: |c, f, v, d| d.build = read_build(c, f, v) },
+    Field { key: "plugin", read: |c, f, v, d| d.plugin = read_plugin(c, f, v, d.build.as_ref()) },
+    Field { key: "routes", read: |c, f, v, d| d.routes = c.each(f, v, triggers::read_route) },
+    Field { key: "hooks", read: |c, f, v, d| d.hooks = c.each(f, v, triggers::read_hook) },
+    Field { key: "schedules", read: |c, f, v, d| d.schedules = c.each(f, v, triggers::read_schedule) },
 ];
 
 /// Parses and validates the manifest text of the function folder `dir`
 /// (`file` is the path used in messages). Returns the manifest when it has
 /// no errors, and every problem found (warnings included).
 pub fn parse(dir: &Path, file: &Path, text: &str) -> (Option<Manifest>, Vec<Problem>) {
-    let mut c = Checker { file: file.to_path_buf(), problems: Vec::new() };
-    let raw: RawManifest = match serde_yaml_ng::from_str::<Option<RawManifest>>(text) {
-        Ok(raw) => raw.unwrap_or_default(),
+    let mut c = Checker { file: file.to_path_buf(), dir: dir.to_path_buf(), problems: Vec::new() };
+    let manifest = top_level(&mut c, text).map(|map| c.fields("", &map, FIELDS)).and_then(|d| finish(&c, d));
+    (manifest.filter(|_| !c.has_errors()), c.problems)
+}
+
+/// The top-level map of fields (empty for an empty file), or an error.
+fn top_level(c: &mut Checker, text: &str) -> Option<Mapping> {
+    match serde_yaml_ng::from_str::<Value>(text) {
+        Ok(Value::Null) => Some(Mapping::new()),
+        Ok(Value::Mapping(map)) => Some(map),
+        Ok(other) => {
+            c.error("", format!("must be a map of fields, got {}", kind_of(&other)));
+            None
+        }
         Err(e) => {
             c.error("", format!("not valid YAML: {e}"));
-            return (None, c.problems);
+            None
         }
-    };
-    let manifest = check(&mut c, dir, raw);
-    (manifest.filter(|_| !c.has_errors()), c.problems)
+    }
+}
+
+fn finish(c: &Checker, d: Fields) -> Option<Manifest> {
+    Some(Manifest {
+        name: d.name?,
+        dir: c.dir.clone(),
+        entrypoint: d.entrypoint,
+        timeout: d.timeout,
+        memory: d.memory,
+        env: d.env,
+        dependencies: d.dependencies,
+        config: d.config,
+        allowed_hosts: d.allowed_hosts,
+        plugin: d.plugin?,
+        build: d.build,
+        routes: d.routes,
+        hooks: d.hooks,
+        schedules: d.schedules,
+    })
 }
 
 /// The manifest of a folder that has no manifest file but one plugin.
@@ -170,47 +196,6 @@ pub fn defaults(dir: &Path, name: &str, plugin: PathBuf) -> Manifest {
     }
 }
 
-fn check(c: &mut Checker, dir: &Path, raw: RawManifest) -> Option<Manifest> {
-    for key in raw.extra.keys() {
-        c.warn(key, unknown_message(key, TOP_LEVEL));
-    }
-    let folder_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let name = check_name(c, raw.name.as_ref(), &folder_name);
-    if let Some(runtime) = c.opt_string("runtime", raw.runtime.as_ref())
-        && runtime != "wasm"
-    {
-        c.error("runtime", format!("{runtime:?} is not supported; alyx runs `wasm` functions only"));
-    }
-    let entrypoint = c.opt_string("entrypoint", raw.entrypoint.as_ref()).unwrap_or_else(|| "handle".into());
-    let timeout = c.duration("timeout", raw.timeout.as_ref());
-    let memory = check_memory(c, raw.memory.as_ref());
-    let env = c.map("env", raw.env.as_ref());
-    let dependencies = c.strings("dependencies", raw.dependencies.as_ref());
-    let config = c.map("config", raw.config.as_ref());
-    let allowed_hosts = check_hosts(c, raw.allowed_hosts.as_ref());
-    let build = raw.build.as_ref().filter(|v| !v.is_null()).and_then(|v| check_build(c, dir, v));
-    let plugin = check_plugin(c, dir, raw.plugin.as_ref(), build.as_ref());
-    let routes = check_list(c, "routes", raw.routes.as_ref(), triggers::check_route);
-    let hooks = check_list(c, "hooks", raw.hooks.as_ref(), triggers::check_hook);
-    let schedules = check_list(c, "schedules", raw.schedules.as_ref(), triggers::check_schedule);
-    Some(Manifest {
-        name: name?,
-        dir: dir.to_path_buf(),
-        entrypoint,
-        timeout,
-        memory,
-        env,
-        dependencies,
-        config,
-        allowed_hosts,
-        plugin: plugin?,
-        build,
-        routes,
-        hooks,
-        schedules,
-    })
-}
-
 /// Names the HTTP API uses under `/api/functions/`.
 pub const RESERVED: &[&str] = &["stats", "reload"];
 
@@ -221,18 +206,21 @@ pub fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-fn check_name(c: &mut Checker, value: Option<&Value>, folder: &str) -> Option<String> {
+/// The `name:` field, else the folder's name.
+fn read_name(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
     let name = match value {
-        None | Some(Value::Null) => folder.to_string(),
-        Some(v) => c.string("name", v)?,
+        None | Some(Value::Null) => {
+            c.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        }
+        Some(v) => c.string(field, v)?,
     };
     if !valid_name(&name) {
-        c.error("name", format!("{name:?} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)"));
+        c.error(field, format!("{name:?} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)"));
         return None;
     }
     if RESERVED.contains(&name.as_str()) {
         c.error(
-            "name",
+            field,
             format!("{name:?} is reserved by the HTTP API (/api/functions/{name}); choose another"),
         );
         return None;
@@ -240,29 +228,37 @@ fn check_name(c: &mut Checker, value: Option<&Value>, folder: &str) -> Option<St
     Some(name)
 }
 
-fn check_memory(c: &mut Checker, value: Option<&Value>) -> Option<u64> {
-    let text = c.opt_string("memory", value)?;
+fn check_runtime(c: &mut Checker, field: &str, value: Option<&Value>) {
+    if let Some(runtime) = c.opt_string(field, value)
+        && runtime != "wasm"
+    {
+        c.error(field, format!("{runtime:?} is not supported; alyx runs `wasm` functions only"));
+    }
+}
+
+fn read_memory(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<u64> {
+    let text = c.opt_string(field, value)?;
     match parse_size(&text) {
         Ok(bytes) if bytes < crate::units::PAGE => {
-            c.error("memory", format!("{text:?} is less than one 64 KiB Wasm page"));
+            c.error(field, format!("{text:?} is less than one 64 KiB Wasm page"));
             None
         }
         Ok(bytes) => Some(bytes),
         Err(e) => {
-            c.error("memory", e);
+            c.error(field, e);
             None
         }
     }
 }
 
-fn check_hosts(c: &mut Checker, value: Option<&Value>) -> Vec<String> {
-    let hosts = c.strings("allowed_hosts", value);
+fn read_hosts(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String> {
+    let hosts = c.strings(field, value);
     for (i, host) in hosts.iter().enumerate() {
         if let Err(e) = glob::Pattern::new(host) {
-            c.error(&format!("allowed_hosts[{i}]"), format!("invalid pattern {host:?}: {e}"));
+            c.error(&format!("{field}[{i}]"), format!("invalid pattern {host:?}: {e}"));
         } else if host.contains(':') || host.contains('/') {
             c.warn(
-                &format!("allowed_hosts[{i}]"),
+                &format!("{field}[{i}]"),
                 format!(
                     "{host:?} has a port, scheme or path; entries match host names only, so it never matches"
                 ),
@@ -274,7 +270,8 @@ fn check_hosts(c: &mut Checker, value: Option<&Value>) -> Vec<String> {
 
 /// A relative path that stays inside `dir` (no `..`, not absolute, and no
 /// symlink pointing out of the folder where the path exists).
-fn inside(c: &mut Checker, dir: &Path, field: &str, relative: &str) -> Option<PathBuf> {
+fn inside(c: &mut Checker, field: &str, relative: &str) -> Option<PathBuf> {
+    let dir = c.dir.clone();
     let path = Path::new(relative);
     let escapes = path.is_absolute()
         || path
@@ -297,49 +294,60 @@ fn inside(c: &mut Checker, dir: &Path, field: &str, relative: &str) -> Option<Pa
     Some(joined)
 }
 
-fn check_build(c: &mut Checker, dir: &Path, value: &Value) -> Option<Build> {
-    const KNOWN: &[&str] = &["command", "args", "watch", "output"];
-    let m = c.mapping("build", value)?;
-    c.unknown_keys("build", value, KNOWN);
-    let command = c.opt_string("build.command", get(m, "command"));
-    if command.is_none() {
-        c.error("build.command", "required");
-    }
-    let args = c.strings("build.args", get(m, "args"));
-    let watch = c
-        .strings("build.watch", get(m, "watch"))
-        .iter()
-        .enumerate()
-        .filter_map(|(i, g)| check_glob(c, &format!("build.watch[{i}]"), g))
-        .collect();
-    let output = c.opt_string("build.output", get(m, "output")).unwrap_or_else(|| "plugin.wasm".into());
-    let output = inside(c, dir, "build.output", &output)?;
-    Some(Build { command: command?, args, watch, output })
+/// The `build` section as read so far.
+#[derive(Default)]
+struct BuildFields {
+    command: Option<String>,
+    args: Vec<String>,
+    watch: Vec<glob::Pattern>,
+    output: Option<PathBuf>,
 }
 
-fn check_glob(c: &mut Checker, field: &str, glob_text: &str) -> Option<glob::Pattern> {
+/// Every field of `build`, in checking order.
+const BUILD_FIELDS: &[Field<BuildFields>] = &[
+    Field { key: "command", read: |c, f, v, d| d.command = c.required_string(f, v) },
+    Field { key: "args", read: |c, f, v, d| d.args = c.strings(f, v) },
+    Field { key: "watch", read: |c, f, v, d| d.watch = c.each(f, v, read_glob) },
+    Field { key: "output", read: |c, f, v, d| d.output = read_output(c, f, v) },
+];
+
+fn read_build(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Build> {
+    let d = c.section(field, value.filter(|v| !v.is_null())?, BUILD_FIELDS)?;
+    Some(Build { command: d.command?, args: d.args, watch: d.watch, output: d.output? })
+}
+
+/// The built plugin: `plugin.wasm` unless named.
+fn read_output(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<PathBuf> {
+    let output = c.opt_string(field, value).unwrap_or_else(|| "plugin.wasm".into());
+    inside(c, field, &output)
+}
+
+fn read_glob(c: &mut Checker, field: &str, value: &Value) -> Option<glob::Pattern> {
+    let glob_text = c.string(field, value)?;
     if glob_text.starts_with('/') || glob_text.split('/').any(|p| p == "..") {
         c.error(field, format!("must be relative to the function folder (got {glob_text:?})"));
         return None;
     }
-    glob::Pattern::new(glob_text).map_err(|e| c.error(field, format!("invalid glob {glob_text:?}: {e}"))).ok()
+    glob::Pattern::new(&glob_text)
+        .map_err(|e| c.error(field, format!("invalid glob {glob_text:?}: {e}")))
+        .ok()
 }
 
 /// The plugin: `plugin:` if given, else `build.output`, else the folder's
 /// only `.wasm` file, else `plugin.wasm`.
-fn check_plugin(
+fn read_plugin(
     c: &mut Checker,
-    dir: &Path,
+    field: &str,
     value: Option<&Value>,
     build: Option<&Build>,
 ) -> Option<PathBuf> {
-    if let Some(plugin) = c.opt_string("plugin", value) {
-        return inside(c, dir, "plugin", &plugin);
+    if let Some(plugin) = c.opt_string(field, value) {
+        return inside(c, field, &plugin);
     }
     if let Some(build) = build {
         return Some(build.output.clone());
     }
-    Some(single_wasm(dir).unwrap_or_else(|| dir.join("plugin.wasm")))
+    Some(single_wasm(&c.dir).unwrap_or_else(|| c.dir.join("plugin.wasm")))
 }
 
 /// The folder's only `.wasm` file, if it has exactly one.

@@ -1,12 +1,12 @@
 //! Trigger specs in a manifest: HTTP routes, hooks (database, auth,
-//! webhook) and schedules, and the checks of each.
+//! webhook) and schedules, each read through its own field table.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
-use super::check::{Checker, get};
+use super::check::{Checker, Field};
 use crate::units::parse_duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,132 +64,203 @@ pub struct Schedule {
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-pub(super) fn check_route(c: &mut Checker, field: &str, value: &Value) -> Option<Route> {
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, &["path", "methods"]);
-    let path = c.opt_string(&format!("{field}.path"), get(m, "path"));
-    let path = match path {
-        Some(p) if p.starts_with('/') => Some(p),
-        Some(p) => {
-            c.error(&format!("{field}.path"), format!("must start with / (got {p:?})"));
-            None
-        }
-        None => {
-            c.error(&format!("{field}.path"), "required");
-            None
-        }
-    };
-    let mut methods = c.strings(&format!("{field}.methods"), get(m, "methods"));
+/// A route as read so far.
+#[derive(Default)]
+struct RouteFields {
+    path: Option<String>,
+    methods: Vec<String>,
+}
+
+/// Every field of a route, in checking order.
+const ROUTE_FIELDS: &[Field<RouteFields>] = &[
+    Field { key: "path", read: |c, f, v, d| d.path = read_route_path(c, f, v) },
+    Field { key: "methods", read: |c, f, v, d| d.methods = read_methods(c, f, v) },
+];
+
+pub(super) fn read_route(c: &mut Checker, field: &str, value: &Value) -> Option<Route> {
+    let d = c.section(field, value, ROUTE_FIELDS)?;
+    Some(Route { path: d.path?, methods: d.methods })
+}
+
+fn read_route_path(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
+    let path = c.required_string(field, value)?;
+    if !path.starts_with('/') {
+        c.error(field, format!("must start with / (got {path:?})"));
+        return None;
+    }
+    Some(path)
+}
+
+/// Upper-cased HTTP methods; `GET` and `POST` when none are given.
+fn read_methods(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String> {
+    let mut methods = c.strings(field, value);
     methods.iter_mut().for_each(|m| *m = m.to_ascii_uppercase());
     for (i, method) in methods.iter().enumerate() {
         if !METHODS.contains(&method.as_str()) {
-            c.error(&format!("{field}.methods[{i}]"), format!("unknown HTTP method {method:?}"));
+            c.error(&format!("{field}[{i}]"), format!("unknown HTTP method {method:?}"));
         }
     }
     if methods.is_empty() {
         methods = vec!["GET".into(), "POST".into()];
     }
-    Some(Route { path: path?, methods })
+    methods
 }
 
-pub(super) fn check_hook(c: &mut Checker, field: &str, value: &Value) -> Option<Hook> {
-    const KNOWN: &[&str] = &["type", "source", "action", "mode", "config", "verification"];
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, KNOWN);
-    let kind = match c.opt_string(&format!("{field}.type"), get(m, "type")).as_deref() {
-        Some("database") => Some(HookType::Database),
-        Some("auth") => Some(HookType::Auth),
-        Some("webhook") => Some(HookType::Webhook),
-        Some(other) => {
-            c.error(
-                &format!("{field}.type"),
-                format!("{other:?} is not a hook type (use database, auth or webhook)"),
-            );
+/// A hook as read so far.
+#[derive(Default)]
+struct HookFields {
+    kind: Option<HookType>,
+    source: Option<String>,
+    action: Option<String>,
+    mode: Option<HookMode>,
+    config: BTreeMap<String, String>,
+    timeout: Option<Duration>,
+    verification: Option<Verification>,
+}
+
+/// Every field of a hook, in checking order.
+const HOOK_FIELDS: &[Field<HookFields>] = &[
+    Field { key: "type", read: |c, f, v, d| d.kind = read_hook_type(c, f, v) },
+    Field { key: "source", read: |c, f, v, d| d.source = c.opt_string(f, v) },
+    Field { key: "action", read: |c, f, v, d| d.action = c.opt_string(f, v) },
+    Field { key: "mode", read: |c, f, v, d| d.mode = read_hook_mode(c, f, v) },
+    Field { key: "config", read: read_hook_config },
+    Field { key: "verification", read: |c, f, v, d| d.verification = read_verification(c, f, v) },
+];
+
+pub(super) fn read_hook(c: &mut Checker, field: &str, value: &Value) -> Option<Hook> {
+    let d = c.section(field, value, HOOK_FIELDS)?;
+    if d.kind == Some(HookType::Database) && d.source.is_none() {
+        c.error(&format!("{field}.source"), "required for database hooks (the table or collection)");
+    }
+    let (source, action, timeout, config, verification) =
+        (d.source, d.action, d.timeout, d.config, d.verification);
+    Some(Hook { kind: d.kind?, source, action, mode: d.mode?, timeout, config, verification })
+}
+
+fn read_hook_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<HookType> {
+    match c.required_string(field, value)?.as_str() {
+        "database" => Some(HookType::Database),
+        "auth" => Some(HookType::Auth),
+        "webhook" => Some(HookType::Webhook),
+        other => {
+            c.error(field, format!("{other:?} is not a hook type (use database, auth or webhook)"));
             None
         }
-        None => {
-            c.error(&format!("{field}.type"), "required");
-            None
-        }
-    };
-    let source = c.opt_string(&format!("{field}.source"), get(m, "source"));
-    let action = c.opt_string(&format!("{field}.action"), get(m, "action"));
-    let mode = match c.opt_string(&format!("{field}.mode"), get(m, "mode")).as_deref() {
+    }
+}
+
+/// `async` unless `sync` is asked for.
+fn read_hook_mode(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<HookMode> {
+    match c.opt_string(field, value).as_deref() {
         None | Some("async") => Some(HookMode::Async),
         Some("sync") => Some(HookMode::Sync),
         Some(other) => {
-            c.error(&format!("{field}.mode"), format!("{other:?} is not a mode (use sync or async)"));
+            c.error(field, format!("{other:?} is not a mode (use sync or async)"));
             None
         }
-    };
-    let mut config = c.map(&format!("{field}.config"), get(m, "config"));
-    let timeout = config.remove("timeout").and_then(|t| {
-        let v = Value::String(t);
-        c.duration(&format!("{field}.config.timeout"), Some(&v))
-    });
-    let verification = get(m, "verification")
-        .filter(|v| !v.is_null())
-        .and_then(|v| check_verification(c, &format!("{field}.verification"), v));
-    if kind == Some(HookType::Database) && source.is_none() {
-        c.error(&format!("{field}.source"), "required for database hooks (the table or collection)");
     }
-    Some(Hook { kind: kind?, source, action, mode: mode?, timeout, config, verification })
 }
 
-fn check_verification(c: &mut Checker, field: &str, value: &Value) -> Option<Verification> {
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, &["type", "header", "secret"]);
-    let kind = c.opt_string(&format!("{field}.type"), get(m, "type")).unwrap_or_else(|| "hmac-sha256".into());
+/// The hook's config; its `timeout` entry is the hook's timeout.
+fn read_hook_config(c: &mut Checker, field: &str, value: Option<&Value>, d: &mut HookFields) {
+    d.config = c.map(field, value);
+    d.timeout = d
+        .config
+        .remove("timeout")
+        .and_then(|t| c.duration(&format!("{field}.timeout"), Some(&Value::String(t))));
+}
+
+/// A verification as read so far.
+#[derive(Default)]
+struct VerificationFields {
+    kind: String,
+    header: String,
+    secret: Option<String>,
+}
+
+/// Every field of a webhook verification, in checking order.
+const VERIFICATION_FIELDS: &[Field<VerificationFields>] = &[
+    Field { key: "type", read: |c, f, v, d| d.kind = read_verification_type(c, f, v) },
+    Field {
+        key: "header",
+        read: |c, f, v, d| d.header = c.opt_string(f, v).unwrap_or_else(|| "X-Signature".into()),
+    },
+    Field { key: "secret", read: |c, f, v, d| d.secret = read_secret(c, f, v) },
+];
+
+fn read_verification(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Verification> {
+    let d = c.section(field, value.filter(|v| !v.is_null())?, VERIFICATION_FIELDS)?;
+    Some(Verification { kind: d.kind, header: d.header, secret: d.secret? })
+}
+
+fn read_verification_type(c: &mut Checker, field: &str, value: Option<&Value>) -> String {
+    let kind = c.opt_string(field, value).unwrap_or_else(|| "hmac-sha256".into());
     if kind != "hmac-sha256" {
-        c.error(&format!("{field}.type"), format!("{kind:?} is not supported (use hmac-sha256)"));
+        c.error(field, format!("{kind:?} is not supported (use hmac-sha256)"));
     }
-    let header =
-        c.opt_string(&format!("{field}.header"), get(m, "header")).unwrap_or_else(|| "X-Signature".into());
-    let secret = c.opt_string(&format!("{field}.secret"), get(m, "secret")).filter(|s| !s.is_empty());
-    if secret.is_none() {
-        c.error(&format!("{field}.secret"), "required");
-    }
-    Some(Verification { kind, header, secret: secret? })
+    kind
 }
 
-pub(super) fn check_schedule(c: &mut Checker, field: &str, value: &Value) -> Option<Schedule> {
-    const KNOWN: &[&str] = &["name", "type", "expression", "timezone"];
-    let m = c.mapping(field, value)?;
-    c.unknown_keys(field, value, KNOWN);
-    let name = c.opt_string(&format!("{field}.name"), get(m, "name"));
-    if name.is_none() {
-        c.error(&format!("{field}.name"), "required");
+fn read_secret(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
+    let secret = c.opt_string(field, value).filter(|s| !s.is_empty());
+    if secret.is_none() {
+        c.error(field, "required");
     }
-    let kind = match c.opt_string(&format!("{field}.type"), get(m, "type")).as_deref() {
-        Some("cron") => Some(ScheduleType::Cron),
-        Some("interval") => Some(ScheduleType::Interval),
-        Some("one_time") => Some(ScheduleType::OneTime),
-        Some(other) => {
-            let message = format!("{other:?} is not a schedule type (use cron, interval or one_time)");
-            c.error(&format!("{field}.type"), message);
+    secret
+}
+
+/// A schedule as read so far.
+#[derive(Default)]
+struct ScheduleFields {
+    name: Option<String>,
+    kind: Option<ScheduleType>,
+    expression: Option<String>,
+    timezone: Option<String>,
+}
+
+/// Every field of a schedule, in checking order (`type` before
+/// `expression`, whose check depends on it).
+const SCHEDULE_FIELDS: &[Field<ScheduleFields>] = &[
+    Field { key: "name", read: |c, f, v, d| d.name = c.required_string(f, v) },
+    Field { key: "type", read: |c, f, v, d| d.kind = read_schedule_type(c, f, v) },
+    Field { key: "expression", read: |c, f, v, d| d.expression = read_expression(c, f, v, d.kind) },
+    Field { key: "timezone", read: |c, f, v, d| d.timezone = c.opt_string(f, v) },
+];
+
+pub(super) fn read_schedule(c: &mut Checker, field: &str, value: &Value) -> Option<Schedule> {
+    let d = c.section(field, value, SCHEDULE_FIELDS)?;
+    Some(Schedule { name: d.name?, kind: d.kind?, expression: d.expression?, timezone: d.timezone })
+}
+
+fn read_schedule_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<ScheduleType> {
+    match c.required_string(field, value)?.as_str() {
+        "cron" => Some(ScheduleType::Cron),
+        "interval" => Some(ScheduleType::Interval),
+        "one_time" => Some(ScheduleType::OneTime),
+        other => {
+            c.error(field, format!("{other:?} is not a schedule type (use cron, interval or one_time)"));
             None
         }
-        None => {
-            c.error(&format!("{field}.type"), "required");
-            None
+    }
+}
+
+fn read_expression(
+    c: &mut Checker,
+    field: &str,
+    value: Option<&Value>,
+    kind: Option<ScheduleType>,
+) -> Option<String> {
+    let expression = c.required_string(field, value)?;
+    let message = match kind {
+        Some(ScheduleType::Cron) if expression.split_whitespace().count() != 5 => {
+            format!("{expression:?} is not a 5-field cron expression")
         }
+        Some(ScheduleType::Interval) if parse_duration(&expression).is_err() => {
+            format!("{expression:?} is not an interval like 5m or 1h")
+        }
+        _ => return Some(expression),
     };
-    let expression = c.opt_string(&format!("{field}.expression"), get(m, "expression"));
-    let expression = match (kind, expression) {
-        (_, None) => {
-            c.error(&format!("{field}.expression"), "required");
-            None
-        }
-        (Some(ScheduleType::Cron), Some(e)) if e.split_whitespace().count() != 5 => {
-            c.error(&format!("{field}.expression"), format!("{e:?} is not a 5-field cron expression"));
-            None
-        }
-        (Some(ScheduleType::Interval), Some(e)) if parse_duration(&e).is_err() => {
-            c.error(&format!("{field}.expression"), format!("{e:?} is not an interval like 5m or 1h"));
-            None
-        }
-        (_, Some(e)) => Some(e),
-    };
-    let timezone = c.opt_string(&format!("{field}.timezone"), get(m, "timezone"));
-    Some(Schedule { name: name?, kind: kind?, expression: expression?, timezone })
+    c.error(field, message);
+    None
 }
