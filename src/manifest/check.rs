@@ -8,12 +8,12 @@
 //! cannot drift apart.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{Problem, Severity};
+use super::{LocalPath, Problem, Severity};
 use crate::units::parse_duration;
 
 /// Reads one field's value (`None` when the key is absent) into the
@@ -26,16 +26,22 @@ pub(super) struct Field<D> {
     pub read: Read<D>,
 }
 
-/// Collects problems while a manifest is checked.
+/// Collects problems, and the paths to check on disk, while a manifest is
+/// checked.
 pub(super) struct Checker {
-    pub(super) file: PathBuf,
+    file: PathBuf,
     /// The function folder: relative paths are joined to it, and its name
     /// is the function's name when the manifest gives none.
     pub(super) dir: PathBuf,
     pub(super) problems: Vec<Problem>,
+    pub(super) paths: Vec<LocalPath>,
 }
 
 impl Checker {
+    pub(super) fn new(dir: &Path, file: &Path) -> Checker {
+        Checker { file: file.to_path_buf(), dir: dir.to_path_buf(), problems: Vec::new(), paths: Vec::new() }
+    }
+
     pub(super) fn error(&mut self, field: &str, message: impl Into<String>) {
         self.push(field, message, Severity::Error);
     }
@@ -45,13 +51,35 @@ impl Checker {
     }
 
     fn push(&mut self, field: &str, message: impl Into<String>, severity: Severity) {
-        let problem =
-            Problem { file: self.file.clone(), field: field.to_string(), message: message.into(), severity };
+        let message = message.into();
+        let problem = Problem { file: self.file.clone(), field: field.to_string(), message, severity };
         self.problems.push(problem);
     }
 
     pub(super) fn has_errors(&self) -> bool {
-        self.problems.iter().any(|p| p.severity == Severity::Error)
+        self.problems.iter().any(Problem::is_error)
+    }
+
+    /// `written` joined to the function folder, when it is a relative path
+    /// that does not climb out (no `..`, not absolute); recorded in `paths`
+    /// so discovery can check that no link leads it out.
+    pub(super) fn local_path(&mut self, field: &str, written: &str) -> Option<PathBuf> {
+        let path = Path::new(written);
+        let climbs = path
+            .components()
+            .any(|part| matches!(part, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
+        if written.is_empty() || path.is_absolute() || climbs {
+            self.error(
+                field,
+                format!("must be a relative path inside the function folder (got {written:?})"),
+            );
+            return None;
+        }
+        let joined = self.dir.join(path);
+        let local =
+            LocalPath { field: field.to_string(), written: written.to_string(), path: joined.clone() };
+        self.paths.push(local);
+        Some(joined)
     }
 
     /// Reads `map` through its field table into a fresh draft: unknown keys
@@ -237,6 +265,13 @@ fn similar(a: &str, b: &str) -> bool {
     prev[b.len()] <= 2
 }
 
+/// A YAML flow map giving every key of `fields` its `sample` value.
+#[cfg(test)]
+pub(super) fn every_field<D>(fields: &[Field<D>], sample: fn(&str) -> String) -> String {
+    let entries: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.key, sample(f.key))).collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,7 +288,7 @@ mod tests {
     ];
 
     fn read_pair(text: &str) -> (Option<Pair>, Vec<String>) {
-        let mut c = Checker { file: "m.yaml".into(), dir: "f".into(), problems: Vec::new() };
+        let mut c = Checker::new(Path::new("f"), Path::new("m.yaml"));
         let value: Value = serde_yaml_ng::from_str(text).unwrap();
         let pair = c.section("pair", &value, PAIR);
         (pair, c.problems.iter().map(ToString::to_string).collect())

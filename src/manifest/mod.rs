@@ -1,15 +1,20 @@
-//! Function manifests: raw YAML becomes a validated, typed [`Manifest`] in
-//! one step. Durations and sizes are parsed, paths resolved and kept inside
-//! the function folder, globs compiled, triggers checked; every problem is
-//! reported with its file and field path, and unknown fields are warnings
-//! (so a typo like `timout:` is caught without refusing the function).
+//! Function manifests: the text of a `manifest.yaml` becomes a validated,
+//! typed manifest in one step. Durations and sizes are parsed, paths joined
+//! to the function folder (and refused if they climb out of it), globs
+//! compiled, triggers checked; every problem is reported with its file and
+//! field path, and unknown fields are warnings (so a typo like `timout:` is
+//! caught without refusing the function).
+//!
+//! Parsing reads no file: what needs the disk (links out of the folder, the
+//! folder's lone `.wasm` as default plugin) is `crate::discovery`'s job, and
+//! [`Parsed`] hands it what to look at.
 //!
 //! The format keeps every field of the reference design, so its manifests
 //! load unchanged.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
@@ -25,9 +30,18 @@ pub use triggers::{Hook, HookMode, HookType, Route, Schedule, ScheduleType, Veri
 /// The manifest file name inside a function folder.
 pub const FILE_NAME: &str = "manifest.yaml";
 
-/// A validated manifest.
+/// The plugin file name when the manifest names none (`build.output`, and
+/// the plugin of a folder that does not have exactly one `.wasm` file).
+pub const DEFAULT_PLUGIN: &str = "plugin.wasm";
+
+/// The export called when the manifest names no `entrypoint`.
+pub const DEFAULT_ENTRYPOINT: &str = "handle";
+
+/// A validated manifest. `P` is the plugin file: a `PathBuf` once discovery
+/// has resolved it (the default, and what every user of a manifest sees),
+/// or what the text says in an [`Unresolved`] manifest fresh from [`parse`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Manifest {
+pub struct Manifest<P = PathBuf> {
     pub name: String,
     /// The function folder.
     pub dir: PathBuf,
@@ -42,11 +56,37 @@ pub struct Manifest {
     pub config: BTreeMap<String, String>,
     pub allowed_hosts: Vec<String>,
     /// The plugin file, inside `dir`.
-    pub plugin: PathBuf,
+    pub plugin: P,
     pub build: Option<Build>,
     pub routes: Vec<Route>,
     pub hooks: Vec<Hook>,
     pub schedules: Vec<Schedule>,
+}
+
+/// A manifest as [`parse`] leaves it: `plugin` is `Some(file)` when the
+/// manifest names one, `None` when discovery is to choose the default.
+pub type Unresolved = Manifest<Option<PathBuf>>;
+
+impl<P> Manifest<P> {
+    /// The same manifest with its plugin file resolved to `plugin`.
+    pub fn with_plugin<Q>(self, plugin: Q) -> Manifest<Q> {
+        Manifest {
+            name: self.name,
+            dir: self.dir,
+            entrypoint: self.entrypoint,
+            timeout: self.timeout,
+            memory: self.memory,
+            env: self.env,
+            dependencies: self.dependencies,
+            config: self.config,
+            allowed_hosts: self.allowed_hosts,
+            plugin,
+            build: self.build,
+            routes: self.routes,
+            hooks: self.hooks,
+            schedules: self.schedules,
+        }
+    }
 }
 
 /// How to build the plugin from sources (`alyx dev`, `alyx build`).
@@ -77,6 +117,24 @@ pub struct Problem {
     pub severity: Severity,
 }
 
+impl Problem {
+    pub fn error(file: &Path, field: &str, message: impl Into<String>) -> Problem {
+        Problem::new(file, field, message.into(), Severity::Error)
+    }
+
+    pub fn warning(file: &Path, field: &str, message: impl Into<String>) -> Problem {
+        Problem::new(file, field, message.into(), Severity::Warning)
+    }
+
+    fn new(file: &Path, field: &str, message: String, severity: Severity) -> Problem {
+        Problem { file: file.to_path_buf(), field: field.to_string(), message, severity }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.severity {
@@ -88,6 +146,31 @@ impl fmt::Display for Problem {
             field => write!(f, "{}: {level}{field}: {}", self.file.display(), self.message),
         }
     }
+}
+
+/// What [`parse`] makes of a manifest text.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The manifest, when no error was found.
+    pub manifest: Option<Unresolved>,
+    /// Every problem found, warnings included.
+    pub problems: Vec<Problem>,
+    /// The paths the manifest names inside the folder, for discovery to
+    /// check on disk (even when `manifest` is `None`, so every problem is
+    /// reported at once).
+    pub paths: Vec<LocalPath>,
+}
+
+/// A path named in a manifest. Parsing has checked it lexically (relative,
+/// no `..`); whether a link leads it out of the folder needs the disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalPath {
+    /// The field that names it, like `build.output`.
+    pub field: String,
+    /// The path as written in the manifest.
+    pub written: String,
+    /// `written`, joined to the function folder.
+    pub path: PathBuf,
 }
 
 // --- reading ------------------------------------------------------------------
@@ -117,7 +200,7 @@ const FIELDS: &[Field<Fields>] = &[
     Field { key: "runtime", read: |c, f, v, _| check_runtime(c, f, v) },
     Field {
         key: "entrypoint",
-        read: |c, f, v, d| d.entrypoint = c.opt_string(f, v).unwrap_or_else(|| "handle".into()),
+        read: |c, f, v, d| d.entrypoint = c.opt_string(f, v).unwrap_or_else(|| DEFAULT_ENTRYPOINT.into()),
     },
     Field { key: "timeout", read: |c, f, v, d| d.timeout = c.duration(f, v) },
     Field { key: "memory", read: |c, f, v, d| d.memory = read_memory(c, f, v) },
@@ -126,19 +209,20 @@ const FIELDS: &[Field<Fields>] = &[
     Field { key: "config", read: |c, f, v, d| d.config = c.map(f, v) },
     Field { key: "allowed_hosts", read: |c, f, v, d| d.allowed_hosts = read_hosts(c, f, v) },
     Field { key: "build", read: |c, f, v, d| d.build = read_build(c, f, v) },
-    Field { key: "plugin", read: |c, f, v, d| d.plugin = read_plugin(c, f, v, d.build.as_ref()) },
+    Field { key: "plugin", read: |c, f, v, d| d.plugin = read_plugin(c, f, v) },
     Field { key: "routes", read: |c, f, v, d| d.routes = c.each(f, v, triggers::read_route) },
     Field { key: "hooks", read: |c, f, v, d| d.hooks = c.each(f, v, triggers::read_hook) },
     Field { key: "schedules", read: |c, f, v, d| d.schedules = c.each(f, v, triggers::read_schedule) },
 ];
 
 /// Parses and validates the manifest text of the function folder `dir`
-/// (`file` is the path used in messages). Returns the manifest when it has
-/// no errors, and every problem found (warnings included).
-pub fn parse(dir: &Path, file: &Path, text: &str) -> (Option<Manifest>, Vec<Problem>) {
-    let mut c = Checker { file: file.to_path_buf(), dir: dir.to_path_buf(), problems: Vec::new() };
+/// (`file` is the path used in messages). Touches no file: `dir` is only
+/// joined to the paths the manifest names and gives the default name.
+pub fn parse(dir: &Path, file: &Path, text: &str) -> Parsed {
+    let mut c = Checker::new(dir, file);
     let manifest = top_level(&mut c, text).map(|map| c.fields("", &map, FIELDS)).and_then(|d| finish(&c, d));
-    (manifest.filter(|_| !c.has_errors()), c.problems)
+    let manifest = manifest.filter(|_| !c.has_errors());
+    Parsed { manifest, problems: c.problems, paths: c.paths }
 }
 
 /// The top-level map of fields (empty for an empty file), or an error.
@@ -157,7 +241,7 @@ fn top_level(c: &mut Checker, text: &str) -> Option<Mapping> {
     }
 }
 
-fn finish(c: &Checker, d: Fields) -> Option<Manifest> {
+fn finish(c: &Checker, d: Fields) -> Option<Unresolved> {
     Some(Manifest {
         name: d.name?,
         dir: c.dir.clone(),
@@ -168,7 +252,7 @@ fn finish(c: &Checker, d: Fields) -> Option<Manifest> {
         dependencies: d.dependencies,
         config: d.config,
         allowed_hosts: d.allowed_hosts,
-        plugin: d.plugin?,
+        plugin: d.plugin,
         build: d.build,
         routes: d.routes,
         hooks: d.hooks,
@@ -181,7 +265,7 @@ pub fn defaults(dir: &Path, name: &str, plugin: PathBuf) -> Manifest {
     Manifest {
         name: name.to_string(),
         dir: dir.to_path_buf(),
-        entrypoint: "handle".into(),
+        entrypoint: DEFAULT_ENTRYPOINT.into(),
         timeout: None,
         memory: None,
         env: BTreeMap::new(),
@@ -268,32 +352,6 @@ fn read_hosts(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String
     hosts
 }
 
-/// A relative path that stays inside `dir` (no `..`, not absolute, and no
-/// symlink pointing out of the folder where the path exists).
-fn inside(c: &mut Checker, field: &str, relative: &str) -> Option<PathBuf> {
-    let dir = c.dir.clone();
-    let path = Path::new(relative);
-    let escapes = path.is_absolute()
-        || path
-            .components()
-            .any(|part| matches!(part, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
-    if escapes || relative.is_empty() {
-        c.error(field, format!("must be a relative path inside the function folder (got {relative:?})"));
-        return None;
-    }
-    let joined = dir.join(path);
-    if let (Ok(real), Ok(root)) = (joined.canonicalize(), dir.canonicalize())
-        && !real.starts_with(&root)
-    {
-        c.error(
-            field,
-            format!("must stay inside the function folder ({relative:?} is a link to {})", real.display()),
-        );
-        return None;
-    }
-    Some(joined)
-}
-
 /// The `build` section as read so far.
 #[derive(Default)]
 struct BuildFields {
@@ -318,8 +376,8 @@ fn read_build(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Bui
 
 /// The built plugin: `plugin.wasm` unless named.
 fn read_output(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<PathBuf> {
-    let output = c.opt_string(field, value).unwrap_or_else(|| "plugin.wasm".into());
-    inside(c, field, &output)
+    let output = c.opt_string(field, value).unwrap_or_else(|| DEFAULT_PLUGIN.into());
+    c.local_path(field, &output)
 }
 
 fn read_glob(c: &mut Checker, field: &str, value: &Value) -> Option<glob::Pattern> {
@@ -333,153 +391,11 @@ fn read_glob(c: &mut Checker, field: &str, value: &Value) -> Option<glob::Patter
         .ok()
 }
 
-/// The plugin: `plugin:` if given, else `build.output`, else the folder's
-/// only `.wasm` file, else `plugin.wasm`.
-fn read_plugin(
-    c: &mut Checker,
-    field: &str,
-    value: Option<&Value>,
-    build: Option<&Build>,
-) -> Option<PathBuf> {
-    if let Some(plugin) = c.opt_string(field, value) {
-        return inside(c, field, &plugin);
-    }
-    if let Some(build) = build {
-        return Some(build.output.clone());
-    }
-    Some(single_wasm(&c.dir).unwrap_or_else(|| c.dir.join("plugin.wasm")))
-}
-
-/// The folder's only `.wasm` file, if it has exactly one.
-pub fn single_wasm(dir: &Path) -> Option<PathBuf> {
-    let mut found = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file());
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
+/// The plugin file, when `plugin:` names one (discovery picks the default).
+fn read_plugin(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<PathBuf> {
+    let plugin = c.opt_string(field, value)?;
+    c.local_path(field, &plugin)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_text(text: &str) -> (Option<Manifest>, Vec<String>) {
-        let dir = std::env::temp_dir().join("alyx-manifest-tests/hello");
-        std::fs::create_dir_all(&dir).unwrap();
-        let (m, problems) = parse(&dir, Path::new("functions/hello/manifest.yaml"), text);
-        (m, problems.iter().map(ToString::to_string).collect())
-    }
-
-    #[test]
-    fn a_full_reference_manifest_loads() {
-        let (m, problems) = parse_text(
-            r#"
-name: hello
-runtime: wasm
-entrypoint: handle
-timeout: 30s
-memory: 256mb
-env: {KEY: value}
-dependencies: []
-config: {key: value}
-allowed_hosts: ["api.example.com", "*.internal"]
-build: {command: make, args: [], watch: ["src/**/*.c"], output: plugin.wasm}
-routes: [{path: /hello, methods: [GET, post]}]
-hooks:
-  - {type: database, source: users, action: insert, mode: sync, config: {timeout: 5s}}
-  - {type: webhook, verification: {type: hmac-sha256, header: X-Signature, secret: s3cret}}
-schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europe/Berlin}]
-"#,
-        );
-        assert!(problems.is_empty(), "{problems:?}");
-        let m = m.unwrap();
-        assert_eq!(
-            (m.name.as_str(), m.timeout, m.memory),
-            ("hello", Some(Duration::from_secs(30)), Some(256 << 20))
-        );
-        assert_eq!(m.routes[0].methods, ["GET", "POST"]);
-        assert_eq!(m.hooks[0].timeout, Some(Duration::from_secs(5)));
-        assert_eq!(m.hooks[1].verification.as_ref().unwrap().secret, "s3cret");
-        assert!(m.build.as_ref().unwrap().watch[0].matches("src/lib/x.c"));
-        assert!(m.plugin.ends_with("hello/plugin.wasm"));
-    }
-
-    #[test]
-    fn errors_name_file_and_field_path() {
-        let (m, problems) =
-            parse_text("hooks: [{type: auth}, {type: webhook, verification: {header: X-Sig}}]");
-        assert!(m.is_none());
-        assert_eq!(problems, ["functions/hello/manifest.yaml: hooks[1].verification.secret: required"]);
-    }
-
-    #[test]
-    fn unknown_fields_are_warnings_with_a_hint() {
-        let (m, problems) = parse_text("timout: 5s\nbuild: {command: make, outptu: x.wasm}");
-        assert!(m.is_some());
-        assert_eq!(
-            problems,
-            [
-                "functions/hello/manifest.yaml: warning: timout: unknown field (did you mean `timeout`?); it is ignored",
-                "functions/hello/manifest.yaml: warning: build.outptu: unknown field (did you mean `output`?); it is ignored",
-            ]
-        );
-    }
-
-    #[test]
-    fn paths_must_stay_inside_the_function_folder() {
-        for text in [
-            "build: {command: make, output: ../x.wasm}",
-            "plugin: /etc/passwd",
-            "build: {command: make, watch: [\"../**\"]}",
-        ] {
-            let (m, problems) = parse_text(text);
-            assert!(m.is_none(), "{text}");
-            assert!(problems[0].contains("function folder"), "{problems:?}");
-        }
-    }
-
-    #[test]
-    fn a_symlink_out_of_the_folder_is_refused() {
-        let dir = std::env::temp_dir().join(format!("alyx-manifest-link-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::os::unix::fs::symlink("/etc/hostname", dir.join("plugin.wasm")).unwrap();
-        let (m, problems) = parse(&dir, Path::new("manifest.yaml"), "plugin: plugin.wasm");
-        assert!(m.is_none());
-        assert!(problems[0].message.contains("is a link to /etc/hostname"), "{problems:?}");
-    }
-
-    #[test]
-    fn reserved_names_are_refused() {
-        let (m, problems) = parse_text("name: stats");
-        assert!(m.is_none());
-        assert!(problems[0].contains("reserved"), "{problems:?}");
-    }
-
-    #[test]
-    fn bad_values_are_reported_each() {
-        let (m, problems) = parse_text(
-            "name: Hello World\nruntime: python\ntimeout: soon\nmemory: 10\nschedules: [{name: x, type: cron, expression: nope}]",
-        );
-        assert!(m.is_none());
-        let fields: Vec<&str> = problems.iter().map(|p| p.split(": ").nth(1).unwrap()).collect();
-        assert_eq!(fields, ["name", "runtime", "timeout", "memory", "schedules[0].expression"]);
-    }
-
-    #[test]
-    fn empty_manifest_takes_defaults_from_the_folder() {
-        let (m, problems) = parse_text("");
-        assert!(problems.is_empty(), "{problems:?}");
-        let m = m.unwrap();
-        assert_eq!((m.name.as_str(), m.entrypoint.as_str()), ("hello", "handle"));
-    }
-
-    #[test]
-    fn invalid_yaml_is_one_error() {
-        let (m, problems) = parse_text("name: [unclosed");
-        assert!(m.is_none());
-        assert!(problems[0].contains("not valid YAML"), "{problems:?}");
-    }
-}
+mod tests;
