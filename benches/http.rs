@@ -76,6 +76,7 @@ fn start_alyx() -> (SocketAddr, Server, Vec<u8>) {
         memory: config.memory,
         instances: WORKERS,
         log_level: LogLevel::Off,
+        reserved: alyx::http::router::RESERVED_NAMES,
     };
     let registry = Arc::new(Registry::new(&dir, defaults));
     registry.reload();

@@ -86,8 +86,13 @@ fn start(root: &Path) -> (SocketAddr, Server, dev::DevLoop) {
         log_level: LogLevel::Off,
         ..ServeConfig::default()
     };
-    let defaults =
-        Defaults { timeout: config.timeout, memory: config.memory, instances: 2, log_level: LogLevel::Off };
+    let defaults = Defaults {
+        timeout: config.timeout,
+        memory: config.memory,
+        instances: 2,
+        log_level: LogLevel::Off,
+        reserved: alyx::http::router::RESERVED_NAMES,
+    };
     let registry = Arc::new(Registry::new(root, defaults));
     registry.reload();
     let server = Server::start(Arc::new(config.clone()), registry.clone()).expect("server");

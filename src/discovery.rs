@@ -25,8 +25,9 @@ impl Discovered {
     }
 }
 
-/// Discovers every function below `root`, in folder-name order.
-pub fn discover(root: &Path) -> Discovered {
+/// Discovers every function below `root`, in folder-name order. A function
+/// may not take a name in `reserved` (the HTTP API's own paths).
+pub fn discover(root: &Path, reserved: &[&str]) -> Discovered {
     let mut found = Discovered::default();
     let dirs = match function_dirs(root) {
         Ok(dirs) => dirs,
@@ -36,7 +37,7 @@ pub fn discover(root: &Path) -> Discovered {
         }
     };
     for dir in dirs {
-        let (manifest, problems) = load(&dir);
+        let (manifest, problems) = load(&dir, reserved);
         found.problems.extend(problems);
         if let Some(m) = manifest {
             add(&mut found, m);
@@ -45,20 +46,26 @@ pub fn discover(root: &Path) -> Discovered {
     found
 }
 
-/// Loads the function in one folder (manifest or lone plugin).
-pub fn load(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
+/// Loads the function in one folder (manifest or lone plugin); a name in
+/// `reserved` is an error.
+pub fn load(dir: &Path, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
     let file = dir.join(manifest::FILE_NAME);
     match std::fs::read_to_string(&file) {
-        Ok(text) => with_manifest(dir, &file, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => without_manifest(dir),
+        Ok(text) => with_manifest(dir, &file, &text, reserved),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => without_manifest(dir, reserved),
         Err(e) => (None, vec![Problem::error(&file, "", format!("cannot read: {e}"))]),
     }
 }
 
-/// Parses the manifest, checks its paths on disk and resolves its plugin.
-fn with_manifest(dir: &Path, file: &Path, text: &str) -> (Option<Manifest>, Vec<Problem>) {
+/// Parses the manifest, checks its name and its paths on disk, and
+/// resolves its plugin.
+fn with_manifest(dir: &Path, file: &Path, text: &str, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
     let parsed = manifest::parse(dir, file, text);
     let mut problems = parsed.problems;
+    problems.extend(parsed.name.filter(|name| reserved.contains(&name.as_str())).map(|name| {
+        let message = format!("{name:?} is reserved by the HTTP API (/api/functions/{name}); choose another");
+        Problem::error(file, "name", message)
+    }));
     problems.extend(parsed.paths.iter().filter_map(|local| link_out(dir, file, local)));
     if problems.iter().any(Problem::is_error) {
         return (None, problems);
@@ -101,19 +108,24 @@ fn single_wasm(dir: &Path) -> Option<PathBuf> {
     found.next().is_none().then_some(first)
 }
 
-fn without_manifest(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
+fn without_manifest(dir: &Path, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let Some(plugin) = single_wasm(dir) else {
         let message = "no manifest.yaml and not exactly one .wasm file; the folder is ignored";
         return (None, vec![Problem::warning(dir, "", message)]);
     };
-    if !manifest::valid_name(&name) || manifest::RESERVED.contains(&name.as_str()) {
-        let message = format!(
-            "folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -; not stats or reload)"
-        );
-        return (None, vec![Problem::error(dir, "", message)]);
+    if !manifest::valid_name(&name) || reserved.contains(&name.as_str()) {
+        return (None, vec![Problem::error(dir, "", bad_folder_name(&name, reserved))]);
     }
     (Some(manifest::defaults(dir, &name, plugin)), Vec::new())
+}
+
+fn bad_folder_name(name: &str, reserved: &[&str]) -> String {
+    let not = match reserved {
+        [] => String::new(),
+        names => format!("; not {}", names.join(" or ")),
+    };
+    format!("folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -{not})")
 }
 
 fn add(found: &mut Discovered, m: Manifest) {
@@ -144,6 +156,9 @@ mod tests {
     use crate::manifest::Severity;
     use crate::testutil::TempDir;
 
+    /// What the HTTP API reserves today.
+    const RESERVED: &[&str] = &["stats", "reload"];
+
     fn tree(files: &[(&str, &str)]) -> TempDir {
         let root = TempDir::new("discovery");
         for (path, text) in files {
@@ -171,7 +186,7 @@ mod tests {
             ("d/readme.txt", "nothing here"),
             (".hidden/manifest.yaml", "name: hidden"),
         ]);
-        let found = discover(root.path());
+        let found = discover(root.path(), RESERVED);
         let names: Vec<&str> = found.functions.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["a", "c"]);
         assert!(found.has_errors());
@@ -183,7 +198,7 @@ mod tests {
     #[test]
     fn duplicate_names_keep_the_first() {
         let root = tree(&[("one/manifest.yaml", "name: same"), ("two/manifest.yaml", "name: same")]);
-        let found = discover(root.path());
+        let found = discover(root.path(), RESERVED);
         assert_eq!(found.functions.len(), 1);
         assert!(found.functions[0].dir.ends_with("one"));
         assert!(found.problems[0].message.contains("already used"));
@@ -191,7 +206,7 @@ mod tests {
 
     #[test]
     fn missing_root_is_one_problem() {
-        let found = discover(Path::new("/nonexistent/functions"));
+        let found = discover(Path::new("/nonexistent/functions"), RESERVED);
         assert!(found.functions.is_empty());
         assert!(found.problems[0].message.contains("cannot read the functions folder"));
     }
@@ -205,7 +220,7 @@ build: {command: make, output: out.wasm}",
         )]);
         link(&root, "/etc/hostname", "f/plugin.wasm");
         link(&root, "/etc", "f/out.wasm");
-        let (manifest, found) = load(&root.path().join("f"));
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
         assert!(manifest.is_none());
         assert_eq!(
             problems(&root, &found),
@@ -220,7 +235,7 @@ build: {command: make, output: out.wasm}",
     fn a_link_inside_the_folder_is_fine() {
         let root = tree(&[("f/manifest.yaml", "plugin: plugin.wasm"), ("f/real.wasm", "")]);
         link(&root, "real.wasm", "f/plugin.wasm");
-        let (manifest, found) = load(&root.path().join("f"));
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
         assert!(found.is_empty(), "{found:?}");
         assert_eq!(manifest.unwrap().plugin, root.path().join("f/plugin.wasm"));
     }
@@ -233,9 +248,49 @@ build: {command: make, output: out.wasm}",
 plugin: p.wasm",
         )]);
         link(&root, "/etc/hostname", "f/p.wasm");
-        let (_, found) = load(&root.path().join("f"));
+        let (_, found) = load(&root.path().join("f"), RESERVED);
         let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["timeout", "plugin"]);
+    }
+
+    #[test]
+    fn reserved_names_are_refused_with_file_and_field() {
+        let root = tree(&[
+            ("a/manifest.yaml", "name: stats"),
+            ("reload/manifest.yaml", ""),
+            ("stats/plugin.wasm", ""),
+            ("z/manifest.yaml", "name: free"),
+        ]);
+        let found = discover(root.path(), RESERVED);
+        let names: Vec<&str> = found.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["free"]);
+        assert_eq!(
+            problems(&root, &found.problems),
+            [
+                "a/manifest.yaml: name: \"stats\" is reserved by the HTTP API (/api/functions/stats); choose another",
+                "reload/manifest.yaml: name: \"reload\" is reserved by the HTTP API (/api/functions/reload); choose another",
+                "stats: folder name \"stats\" is not a valid function name (use a-z, 0-9, _ and -; not stats or reload)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_reserved_names_are_the_callers() {
+        let root = tree(&[("stats/manifest.yaml", ""), ("admin/manifest.yaml", "")]);
+        let found = discover(root.path(), &["admin"]);
+        let names: Vec<&str> = found.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["stats"]);
+        assert_eq!(found.problems[0].field, "name");
+        assert!(found.problems[0].message.contains("\"admin\" is reserved"), "{:?}", found.problems);
+    }
+
+    #[test]
+    fn a_reserved_name_is_reported_beside_other_problems() {
+        let root = tree(&[("f/manifest.yaml", "name: stats\ntimeout: never")]);
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
+        assert!(manifest.is_none());
+        let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["timeout", "name"]);
     }
 
     #[test]
@@ -251,7 +306,7 @@ plugin: p.wasm",
             ("two/a.wasm", ""),
             ("two/b.wasm", ""),
         ]);
-        let found = discover(root.path());
+        let found = discover(root.path(), RESERVED);
         assert!(found.problems.is_empty(), "{:?}", found.problems);
         let plugins: Vec<PathBuf> = found
             .functions

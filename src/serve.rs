@@ -59,6 +59,7 @@ fn defaults(config: &ServeConfig) -> Defaults {
         memory: config.memory,
         instances: config.instances,
         log_level: config.log_level,
+        reserved: crate::http::router::RESERVED_NAMES,
     }
 }
 
@@ -109,7 +110,7 @@ fn dev_loop(registry: &Arc<Registry>, dir: &Path, config: &ServeConfig) -> Resul
 /// and plugins that do not load) and exits 1 if there is one.
 pub fn validate(args: Vec<String>) -> i32 {
     let dir = args.first().map_or("./functions", String::as_str);
-    let found = discovery::discover(Path::new(dir));
+    let found = discovery::discover(Path::new(dir), crate::http::router::RESERVED_NAMES);
     let mut problems: Vec<String> = found.problems.iter().map(ToString::to_string).collect();
     let registry = Registry::new(Path::new(dir), defaults(&ServeConfig::default()));
     let summary = registry.reload();

@@ -117,7 +117,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    let found = discovery::discover(std::path::Path::new(&dir));
+    let found = discovery::discover(std::path::Path::new(&dir), crate::http::router::RESERVED_NAMES);
     for problem in &found.problems {
         eprintln!("{problem}");
     }

@@ -153,6 +153,9 @@ impl fmt::Display for Problem {
 pub struct Parsed {
     /// The manifest, when no error was found.
     pub manifest: Option<Unresolved>,
+    /// The function's name when it is valid, even if other fields are not
+    /// (discovery checks it against the names the server reserves).
+    pub name: Option<String>,
     /// Every problem found, warnings included.
     pub problems: Vec<Problem>,
     /// The paths the manifest names inside the folder, for discovery to
@@ -220,9 +223,10 @@ const FIELDS: &[Field<Fields>] = &[
 /// joined to the paths the manifest names and gives the default name.
 pub fn parse(dir: &Path, file: &Path, text: &str) -> Parsed {
     let mut c = Checker::new(dir, file);
-    let manifest = top_level(&mut c, text).map(|map| c.fields("", &map, FIELDS)).and_then(|d| finish(&c, d));
-    let manifest = manifest.filter(|_| !c.has_errors());
-    Parsed { manifest, problems: c.problems, paths: c.paths }
+    let fields = top_level(&mut c, text).map(|map| c.fields("", &map, FIELDS));
+    let name = fields.as_ref().and_then(|d| d.name.clone());
+    let manifest = fields.and_then(|d| finish(&c, d)).filter(|_| !c.has_errors());
+    Parsed { manifest, name, problems: c.problems, paths: c.paths }
 }
 
 /// The top-level map of fields (empty for an empty file), or an error.
@@ -280,9 +284,6 @@ pub fn defaults(dir: &Path, name: &str, plugin: PathBuf) -> Manifest {
     }
 }
 
-/// Names the HTTP API uses under `/api/functions/`.
-pub const RESERVED: &[&str] = &["stats", "reload"];
-
 /// True for names of `[a-z0-9_-]`, 1 to 64 characters.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -300,13 +301,6 @@ fn read_name(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Stri
     };
     if !valid_name(&name) {
         c.error(field, format!("{name:?} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)"));
-        return None;
-    }
-    if RESERVED.contains(&name.as_str()) {
-        c.error(
-            field,
-            format!("{name:?} is reserved by the HTTP API (/api/functions/{name}); choose another"),
-        );
         return None;
     }
     Some(name)

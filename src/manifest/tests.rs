@@ -149,10 +149,11 @@ fn paths_must_stay_inside_the_function_folder() {
 }
 
 #[test]
-fn reserved_names_are_refused() {
-    let (m, problems) = parse_text("name: stats");
-    assert!(m.is_none());
-    assert!(problems[0].contains("reserved"), "{problems:?}");
+fn the_name_is_handed_to_discovery_even_when_other_fields_fail() {
+    let parsed = parse(Path::new(DIR), Path::new("m.yaml"), "name: stats\ntimeout: never");
+    assert_eq!((parsed.manifest, parsed.name.as_deref()), (None, Some("stats")));
+    let parsed = parse(Path::new("/nonexistent/reload"), Path::new("m.yaml"), "");
+    assert_eq!(parsed.name.as_deref(), Some("reload"), "the folder's name when none is given");
 }
 
 #[test]
