@@ -62,15 +62,18 @@ pub fn load(dir: &Path, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
 fn with_manifest(dir: &Path, file: &Path, text: &str, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
     let parsed = manifest::parse(dir, file, text);
     let mut problems = parsed.problems;
-    problems.extend(parsed.name.filter(|name| reserved.contains(&name.as_str())).map(|name| {
-        let message = format!("{name:?} is reserved by the HTTP API (/api/functions/{name}); choose another");
-        Problem::error(file, "name", message)
-    }));
+    problems.extend(parsed.name.and_then(|name| reserved_name(file, &name, reserved)));
     problems.extend(parsed.paths.iter().filter_map(|local| link_out(dir, file, local)));
     if problems.iter().any(Problem::is_error) {
         return (None, problems);
     }
     (parsed.manifest.map(resolve_plugin), problems)
+}
+
+/// An error when `name` is one the server reserves.
+fn reserved_name(file: &Path, name: &str, reserved: &[&str]) -> Option<Problem> {
+    let message = format!("{name:?} is reserved by the HTTP API (/api/functions/{name}); choose another");
+    reserved.contains(&name).then(|| Problem::error(file, "name", message))
 }
 
 /// An error when `local` exists and a link leads it out of `dir`.
