@@ -1,11 +1,15 @@
-//! Discovery: finds the functions in a folder. Each subfolder with a
-//! `manifest.yaml` (or, without one, exactly one `.wasm` file) is a function.
+//! Discovery: finds the functions in a folder, and owns every rule that
+//! needs the disk. Each subfolder with a `manifest.yaml` (or, without one,
+//! exactly one `.wasm` file) is a function; its manifest is read here,
+//! parsed by `crate::manifest` (which reads no file), then checked on disk:
+//! no named path may leave the folder through a link, and a manifest that
+//! names no plugin gets `build.output`, else the folder's only `.wasm` file.
 //! Partial failure is data: the good manifests and every problem come back
 //! together, so one bad manifest never stops the others.
 
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{self, Manifest, Problem, Severity};
+use crate::manifest::{self, LocalPath, Manifest, Problem, Unresolved};
 
 /// What a functions folder holds.
 #[derive(Debug, Default)]
@@ -17,22 +21,23 @@ pub struct Discovered {
 
 impl Discovered {
     pub fn has_errors(&self) -> bool {
-        self.problems.iter().any(|p| p.severity == Severity::Error)
+        self.problems.iter().any(Problem::is_error)
     }
 }
 
-/// Discovers every function below `root`, in folder-name order.
-pub fn discover(root: &Path) -> Discovered {
+/// Discovers every function below `root`, in folder-name order. A function
+/// may not take a name in `reserved` (the HTTP API's own paths).
+pub fn discover(root: &Path, reserved: &[&str]) -> Discovered {
     let mut found = Discovered::default();
     let dirs = match function_dirs(root) {
         Ok(dirs) => dirs,
         Err(message) => {
-            found.problems.push(problem(root, message, Severity::Error));
+            found.problems.push(Problem::error(root, "", message));
             return found;
         }
     };
     for dir in dirs {
-        let (manifest, problems) = load(&dir);
+        let (manifest, problems) = load(&dir, reserved);
         found.problems.extend(problems);
         if let Some(m) = manifest {
             add(&mut found, m);
@@ -41,41 +46,96 @@ pub fn discover(root: &Path) -> Discovered {
     found
 }
 
-/// Loads the function in one folder (manifest or lone plugin).
-pub fn load(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
+/// Loads the function in one folder (manifest or lone plugin); a name in
+/// `reserved` is an error.
+pub fn load(dir: &Path, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
     let file = dir.join(manifest::FILE_NAME);
     match std::fs::read_to_string(&file) {
-        Ok(text) => manifest::parse(dir, &file, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => without_manifest(dir),
-        Err(e) => (None, vec![problem(&file, format!("cannot read: {e}"), Severity::Error)]),
+        Ok(text) => with_manifest(dir, &file, &text, reserved),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => without_manifest(dir, reserved),
+        Err(e) => (None, vec![Problem::error(&file, "", format!("cannot read: {e}"))]),
     }
 }
 
-fn without_manifest(dir: &Path) -> (Option<Manifest>, Vec<Problem>) {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let Some(plugin) = manifest::single_wasm(dir) else {
-        let message = "no manifest.yaml and not exactly one .wasm file; the folder is ignored";
-        return (None, vec![problem(dir, message.into(), Severity::Warning)]);
+/// Parses the manifest, checks its name and its paths on disk, and
+/// resolves its plugin.
+fn with_manifest(dir: &Path, file: &Path, text: &str, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
+    let parsed = manifest::parse(dir, file, text);
+    let mut problems = parsed.problems;
+    problems.extend(parsed.name.and_then(|name| reserved_name(file, &name, reserved)));
+    problems.extend(parsed.paths.iter().filter_map(|local| link_out(dir, file, local)));
+    if problems.iter().any(Problem::is_error) {
+        return (None, problems);
+    }
+    (parsed.manifest.map(resolve_plugin), problems)
+}
+
+/// An error when `name` is one the server reserves.
+fn reserved_name(file: &Path, name: &str, reserved: &[&str]) -> Option<Problem> {
+    let message = format!("{name:?} is reserved by the HTTP API (/api/functions/{name}); choose another");
+    reserved.contains(&name).then(|| Problem::error(file, "name", message))
+}
+
+/// An error when `local` exists and a link leads it out of `dir`.
+fn link_out(dir: &Path, file: &Path, local: &LocalPath) -> Option<Problem> {
+    let (Ok(real), Ok(root)) = (local.path.canonicalize(), dir.canonicalize()) else {
+        return None;
     };
-    if !manifest::valid_name(&name) || manifest::RESERVED.contains(&name.as_str()) {
-        let message = format!(
-            "folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -; not stats or reload)"
-        );
-        return (None, vec![problem(dir, message, Severity::Error)]);
+    if real.starts_with(&root) {
+        return None;
+    }
+    let message =
+        format!("must stay inside the function folder ({:?} is a link to {})", local.written, real.display());
+    Some(Problem::error(file, &local.field, message))
+}
+
+/// The plugin file: as named, else `build.output`, else the folder's only
+/// `.wasm` file, else `plugin.wasm`.
+fn resolve_plugin(m: Unresolved) -> Manifest {
+    let plugin = match (&m.plugin, &m.build) {
+        (Some(plugin), _) => plugin.clone(),
+        (None, Some(build)) => build.output.clone(),
+        (None, None) => single_wasm(&m.dir).unwrap_or_else(|| m.dir.join(manifest::DEFAULT_PLUGIN)),
+    };
+    m.with_plugin(plugin)
+}
+
+/// The folder's only `.wasm` file, if it has exactly one.
+fn single_wasm(dir: &Path) -> Option<PathBuf> {
+    let mut found = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file());
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+fn without_manifest(dir: &Path, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(plugin) = single_wasm(dir) else {
+        let message = "no manifest.yaml and not exactly one .wasm file; the folder is ignored";
+        return (None, vec![Problem::warning(dir, "", message)]);
+    };
+    if !manifest::valid_name(&name) || reserved.contains(&name.as_str()) {
+        return (None, vec![Problem::error(dir, "", bad_folder_name(&name, reserved))]);
     }
     (Some(manifest::defaults(dir, &name, plugin)), Vec::new())
+}
+
+fn bad_folder_name(name: &str, reserved: &[&str]) -> String {
+    let not = match reserved {
+        [] => String::new(),
+        names => format!("; not {}", names.join(" or ")),
+    };
+    format!("folder name {name:?} is not a valid function name (use a-z, 0-9, _ and -{not})")
 }
 
 fn add(found: &mut Discovered, m: Manifest) {
     if let Some(first) = found.functions.iter().find(|f| f.name == m.name) {
         let message =
             format!("name {:?} is already used by {}; this one is ignored", m.name, first.dir.display());
-        found.problems.push(Problem {
-            file: m.dir.join(manifest::FILE_NAME),
-            field: "name".into(),
-            message,
-            severity: Severity::Error,
-        });
+        found.problems.push(Problem::error(&m.dir.join(manifest::FILE_NAME), "name", message));
         return;
     }
     found.functions.push(m);
@@ -93,38 +153,43 @@ fn is_hidden(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
-fn problem(path: &Path, message: String, severity: Severity) -> Problem {
-    Problem { file: path.to_path_buf(), field: String::new(), message, severity }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Severity;
+    use crate::testutil::TempDir;
 
-    fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
-        let root = std::env::temp_dir().join(format!("alyx-discovery-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+    /// What the HTTP API reserves today.
+    const RESERVED: &[&str] = &["stats", "reload"];
+
+    fn tree(files: &[(&str, &str)]) -> TempDir {
+        let root = TempDir::new("discovery");
         for (path, text) in files {
-            let path = root.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
+            root.write(path, text);
         }
         root
     }
 
+    fn link(root: &TempDir, target: &str, link: &str) {
+        std::os::unix::fs::symlink(target, root.path().join(link)).unwrap();
+    }
+
+    /// Every problem as `file: field: message`, file relative to `root`.
+    fn problems(root: &TempDir, problems: &[Problem]) -> Vec<String> {
+        let prefix = format!("{}/", root.path().display());
+        problems.iter().map(|p| p.to_string().replacen(&prefix, "", 1)).collect()
+    }
+
     #[test]
     fn bad_manifests_do_not_stop_good_ones() {
-        let root = tree(
-            "mixed",
-            &[
-                ("a/manifest.yaml", "name: a"),
-                ("b/manifest.yaml", "timeout: never"),
-                ("c/plugin.wasm", ""),
-                ("d/readme.txt", "nothing here"),
-                (".hidden/manifest.yaml", "name: hidden"),
-            ],
-        );
-        let found = discover(&root);
+        let root = tree(&[
+            ("a/manifest.yaml", "name: a"),
+            ("b/manifest.yaml", "timeout: never"),
+            ("c/plugin.wasm", ""),
+            ("d/readme.txt", "nothing here"),
+            (".hidden/manifest.yaml", "name: hidden"),
+        ]);
+        let found = discover(root.path(), RESERVED);
         let names: Vec<&str> = found.functions.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["a", "c"]);
         assert!(found.has_errors());
@@ -135,8 +200,8 @@ mod tests {
 
     #[test]
     fn duplicate_names_keep_the_first() {
-        let root = tree("dupes", &[("one/manifest.yaml", "name: same"), ("two/manifest.yaml", "name: same")]);
-        let found = discover(&root);
+        let root = tree(&[("one/manifest.yaml", "name: same"), ("two/manifest.yaml", "name: same")]);
+        let found = discover(root.path(), RESERVED);
         assert_eq!(found.functions.len(), 1);
         assert!(found.functions[0].dir.ends_with("one"));
         assert!(found.problems[0].message.contains("already used"));
@@ -144,8 +209,114 @@ mod tests {
 
     #[test]
     fn missing_root_is_one_problem() {
-        let found = discover(Path::new("/nonexistent/functions"));
+        let found = discover(Path::new("/nonexistent/functions"), RESERVED);
         assert!(found.functions.is_empty());
         assert!(found.problems[0].message.contains("cannot read the functions folder"));
+    }
+
+    #[test]
+    fn a_link_out_of_the_folder_is_refused_with_file_and_field() {
+        let root = tree(&[(
+            "f/manifest.yaml",
+            "plugin: plugin.wasm
+build: {command: make, output: out.wasm}",
+        )]);
+        link(&root, "/etc/hostname", "f/plugin.wasm");
+        link(&root, "/etc", "f/out.wasm");
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
+        assert!(manifest.is_none());
+        assert_eq!(
+            problems(&root, &found),
+            [
+                "f/manifest.yaml: build.output: must stay inside the function folder (\"out.wasm\" is a link to /etc)",
+                "f/manifest.yaml: plugin: must stay inside the function folder (\"plugin.wasm\" is a link to /etc/hostname)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_link_inside_the_folder_is_fine() {
+        let root = tree(&[("f/manifest.yaml", "plugin: plugin.wasm"), ("f/real.wasm", "")]);
+        link(&root, "real.wasm", "f/plugin.wasm");
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(manifest.unwrap().plugin, root.path().join("f/plugin.wasm"));
+    }
+
+    #[test]
+    fn links_are_checked_even_when_other_fields_fail() {
+        let root = tree(&[(
+            "f/manifest.yaml",
+            "timeout: never
+plugin: p.wasm",
+        )]);
+        link(&root, "/etc/hostname", "f/p.wasm");
+        let (_, found) = load(&root.path().join("f"), RESERVED);
+        let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["timeout", "plugin"]);
+    }
+
+    #[test]
+    fn reserved_names_are_refused_with_file_and_field() {
+        let root = tree(&[
+            ("a/manifest.yaml", "name: stats"),
+            ("reload/manifest.yaml", ""),
+            ("stats/plugin.wasm", ""),
+            ("z/manifest.yaml", "name: free"),
+        ]);
+        let found = discover(root.path(), RESERVED);
+        let names: Vec<&str> = found.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["free"]);
+        assert_eq!(
+            problems(&root, &found.problems),
+            [
+                "a/manifest.yaml: name: \"stats\" is reserved by the HTTP API (/api/functions/stats); choose another",
+                "reload/manifest.yaml: name: \"reload\" is reserved by the HTTP API (/api/functions/reload); choose another",
+                "stats: folder name \"stats\" is not a valid function name (use a-z, 0-9, _ and -; not stats or reload)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_reserved_names_are_the_callers() {
+        let root = tree(&[("stats/manifest.yaml", ""), ("admin/manifest.yaml", "")]);
+        let found = discover(root.path(), &["admin"]);
+        let names: Vec<&str> = found.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["stats"]);
+        assert_eq!(found.problems[0].field, "name");
+        assert!(found.problems[0].message.contains("\"admin\" is reserved"), "{:?}", found.problems);
+    }
+
+    #[test]
+    fn a_reserved_name_is_reported_beside_other_problems() {
+        let root = tree(&[("f/manifest.yaml", "name: stats\ntimeout: never")]);
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
+        assert!(manifest.is_none());
+        let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["timeout", "name"]);
+    }
+
+    #[test]
+    fn the_plugin_is_as_named_else_the_build_output_else_the_lone_wasm_else_plugin_wasm() {
+        let root = tree(&[
+            ("named/manifest.yaml", "plugin: p.wat"),
+            ("named/other.wasm", ""),
+            ("built/manifest.yaml", "build: {command: make, output: out/b.wasm}"),
+            ("built/other.wasm", ""),
+            ("lone/manifest.yaml", ""),
+            ("lone/only.wasm", ""),
+            ("two/manifest.yaml", ""),
+            ("two/a.wasm", ""),
+            ("two/b.wasm", ""),
+        ]);
+        let found = discover(root.path(), RESERVED);
+        assert!(found.problems.is_empty(), "{:?}", found.problems);
+        let plugins: Vec<PathBuf> = found
+            .functions
+            .iter()
+            .map(|f| f.plugin.strip_prefix(root.path()).unwrap().to_path_buf())
+            .collect();
+        let expected = ["built/out/b.wasm", "lone/only.wasm", "named/p.wat", "two/plugin.wasm"];
+        assert_eq!(plugins, expected.map(PathBuf::from));
     }
 }

@@ -197,8 +197,6 @@ fn refused(invocation: Invocation, failure: impl FnOnce(String) -> Failure) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Defaults;
-    use crate::runtime::LogLevel;
     use crate::testutil::TempDir;
 
     /// A plugin whose only export, `name`, answers `name`.
@@ -218,13 +216,7 @@ mod tests {
     }
 
     fn invoker(root: &TempDir, queue_depth: usize) -> Invoker {
-        let defaults = Defaults {
-            timeout: Duration::from_secs(5),
-            memory: 16 << 20,
-            instances: 2,
-            log_level: LogLevel::Info,
-        };
-        let registry = Arc::new(Registry::new(root.path(), defaults));
+        let registry = Arc::new(Registry::new(root.path(), crate::testutil::defaults()));
         registry.reload();
         Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), queue_depth)
     }

@@ -31,6 +31,8 @@ pub struct Defaults {
     pub memory: u64,
     pub instances: usize,
     pub log_level: LogLevel,
+    /// Function names discovery refuses (the HTTP API's own paths).
+    pub reserved: &'static [&'static str],
 }
 
 /// The plugin file a version was loaded from.
@@ -253,7 +255,7 @@ impl Registry {
     /// folder disappeared stop being served; everything else keeps its
     /// last good version when its new one fails.
     pub fn reload(&self) -> ReloadSummary {
-        let found = discovery::discover(&self.dir);
+        let found = discovery::discover(&self.dir, self.defaults.reserved);
         let mut summary = ReloadSummary { problems: found.problems.len(), ..ReloadSummary::default() };
         for problem in &found.problems {
             log::warn!("{problem}");
@@ -292,7 +294,7 @@ impl Registry {
     /// An invalid manifest keeps the last good one serving and records the
     /// problem; `None` when the folder holds no function (or no longer).
     pub fn reload_dir(&self, dir: &Path) -> Option<(String, Load)> {
-        let (manifest, problems) = discovery::load(dir);
+        let (manifest, problems) = discovery::load(dir, self.defaults.reserved);
         if let Some(manifest) = manifest {
             let name = manifest.name.clone();
             return Some((name, self.load(manifest)));
@@ -393,13 +395,7 @@ mod tests {
       (func (export "handle") (result i32) (call $out (call $off) (call $len)) (i32.const 0)))"#;
 
     fn registry(root: &TempDir) -> Registry {
-        let defaults = Defaults {
-            timeout: Duration::from_secs(5),
-            memory: 16 << 20,
-            instances: 2,
-            log_level: LogLevel::Info,
-        };
-        Registry::new(root.path(), defaults)
+        Registry::new(root.path(), crate::testutil::defaults())
     }
 
     #[test]

@@ -38,3 +38,15 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Registry defaults for tests: 5 s, 16 MiB, 2 instances, the API's
+/// reserved names.
+pub fn defaults() -> crate::registry::Defaults {
+    crate::registry::Defaults {
+        timeout: std::time::Duration::from_secs(5),
+        memory: 16 << 20,
+        instances: 2,
+        log_level: crate::runtime::LogLevel::Info,
+        reserved: crate::http::router::RESERVED_NAMES,
+    }
+}

@@ -36,7 +36,7 @@ pub fn options() -> &'static [Opt] {
 
 pub fn run(args: Args) -> Result<i32, Error> {
     let (dir, timeout) = settings(&args)?;
-    let found = discovery::discover(&dir);
+    let found = discovery::discover(&dir, crate::http::router::RESERVED_NAMES);
     for problem in &found.problems {
         eprintln!("{problem}");
     }

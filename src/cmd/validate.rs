@@ -31,7 +31,7 @@ pub fn run(args: Args) -> Result<i32, Error> {
         [_, extra, ..] => return Err(Error::Usage(format!("unexpected argument {extra:?}"))),
     }
     let dir = config.dir.clone();
-    let found = discovery::discover(&dir);
+    let found = discovery::discover(&dir, crate::http::router::RESERVED_NAMES);
     let mut problems: Vec<String> = found.problems.iter().map(ToString::to_string).collect();
     let registry = Registry::new(&dir, defaults(&config));
     let summary = registry.reload();

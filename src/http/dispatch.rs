@@ -131,12 +131,9 @@ impl Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Defaults;
-    use crate::runtime::LogLevel;
     use crate::testutil::TempDir;
     use crate::tokens::InternalTokens;
     use serde_json::{Value, json};
-    use std::time::Duration;
 
     const ECHO: &str = r#"(module
       (import "extism:host/env" "input_offset" (func $off (result i64)))
@@ -147,13 +144,7 @@ mod tests {
     fn app(root: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
         root.write("echo/manifest.yaml", "plugin: plugin.wat");
         root.write("echo/plugin.wat", ECHO);
-        let defaults = Defaults {
-            timeout: Duration::from_secs(5),
-            memory: 16 << 20,
-            instances: 2,
-            log_level: LogLevel::Info,
-        };
-        let registry = Arc::new(Registry::new(root.path(), defaults));
+        let registry = Arc::new(Registry::new(root.path(), crate::testutil::defaults()));
         registry.reload();
         let tokens = Arc::new(InternalTokens::new());
         let keys = keys.iter().map(|k| k.to_string()).collect();

@@ -1,5 +1,9 @@
 //! Routing: method and path to a [`Route`], as plain code with no I/O.
 
+/// Function names taken by the API's own paths (`/api/functions/stats`,
+/// `/api/functions/reload`); discovery refuses functions with these names.
+pub const RESERVED_NAMES: &[&str] = &["stats", "reload"];
+
 /// Every endpoint of the HTTP API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
