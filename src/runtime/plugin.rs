@@ -14,7 +14,7 @@ use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Modul
 use super::binary;
 use super::error::Error;
 use super::host_env;
-use super::http::{AllowedHosts, HttpClient};
+use super::outbound::{AllowedHosts, HttpClient};
 use super::limits::Limits;
 use super::state::{HostState, LogLevel, Shared, Vars};
 use super::user::{self, HostFunction};

@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 use wasmi_core::LimiterError;
 
 use super::error::{HostError, MemoryLimit};
-use super::http::{AllowedHosts, HttpClient};
+use super::outbound::{AllowedHosts, HttpClient};
 use super::kernel::Kernel;
 use super::limits::Limits;
 

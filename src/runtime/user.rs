@@ -12,7 +12,7 @@ use std::time::Duration;
 use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use super::error::HostError;
-use super::http::{alyx_response_json, parse_alyx_request};
+use super::outbound::{alyx_response_json, parse_alyx_request};
 use super::state::{HostState, LogLevel};
 
 /// The default namespace of user host functions.
