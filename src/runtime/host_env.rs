@@ -9,13 +9,14 @@ use wasmi::{Caller, Linker};
 
 use super::error::{HostError, MemoryLimit};
 use super::outbound::{HttpError, parse_extism_request};
+use super::signature::Signature;
 use super::state::{HostState, LogLevel, VarError};
 
 /// The import module name.
 pub const MODULE: &str = "extism:host/env";
 
 /// Every `extism:host/env` function with its type (`i` = i32, `I` = i64).
-pub const SIGNATURES: &[(&str, &str, &str)] = &[
+pub const SIGNATURES: &[Signature] = &[
     ("alloc", "I", "I"),
     ("free", "I", ""),
     ("length", "I", "I"),

@@ -15,7 +15,8 @@ use wasmi::{Func, Linker, ResumableCall, Store, TrapCode, Val};
 
 use super::binary::START_EXPORT;
 use super::error::{Error, HostError, MemoryLimit, TimeLimit};
-use super::plugin::{Plugin, describe, is_callable};
+use super::plugin::Plugin;
+use super::signature::{describe, is_callable};
 use super::state::{HostState, LogLine, Vars};
 
 /// Fuel per slice: small enough that the deadline is checked every few

@@ -15,6 +15,7 @@ mod limits;
 mod outbound;
 mod plugin;
 mod pool;
+mod signature;
 mod state;
 mod user;
 mod wasi;

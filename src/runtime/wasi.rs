@@ -11,9 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmi::{Caller, Extern, Linker, Val};
 
-use super::plugin::signature_from;
-
 use super::error::HostError;
+use super::signature::{self, Signature};
 use super::state::{HostState, LogLevel};
 
 pub const MODULE: &str = "wasi_snapshot_preview1";
@@ -33,7 +32,7 @@ const STDERR_LEVEL: LogLevel = LogLevel::Warn;
 type Ctx<'a> = Caller<'a, HostState>;
 
 /// Every preview1 function with its signature (`i` = i32, `I` = i64).
-pub const SIGNATURES: &[(&str, &str, &str)] = &[
+pub const SIGNATURES: &[Signature] = &[
     ("args_get", "ii", "i"),
     ("args_sizes_get", "ii", "i"),
     ("environ_get", "ii", "i"),
@@ -115,7 +114,7 @@ fn define_stubs(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
         if DEFINED.contains(name) {
             continue;
         }
-        let ty = signature_from(params, results);
+        let ty = signature::from_spec(params, results);
         let fill_enosys = |_: Ctx, _: &[Val], out: &mut [Val]| {
             if let Some(slot) = out.first_mut() {
                 *slot = Val::I32(ENOSYS);
