@@ -178,9 +178,8 @@ impl Instance {
         let mut fuel = Fuel::new(self.plugin.limits().fuel);
         let ending = self.run_call(export, input, deadline, &mut fuel);
         self.spent |= ending.spends_instance(export);
-        let limits = self.plugin.limits();
-        let (out, err) = (super::state::LogLevel::Info, super::state::LogLevel::Warn);
-        let logs = self.store.data_mut().logs.take(out, err, limits.max_log_bytes);
+        let max_log_bytes = self.plugin.limits().max_log_bytes;
+        let logs = self.store.data_mut().logs.take(max_log_bytes);
         CallReport { result: ending.result, logs, fuel_used: fuel.used }
     }
 

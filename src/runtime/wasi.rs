@@ -13,7 +13,7 @@ use wasmi::{Caller, Extern, Linker, Val};
 
 use super::error::HostError;
 use super::signature::{self, Signature};
-use super::state::{HostState, LogLevel};
+use super::state::{HostState, Stream};
 
 pub const MODULE: &str = "wasi_snapshot_preview1";
 
@@ -25,9 +25,6 @@ const ENOSYS: i32 = 52;
 const ESPIPE: i32 = 70;
 
 const FILETYPE_CHARACTER_DEVICE: u8 = 2;
-/// Level at which plugin stdout and stderr lines are captured.
-const STDOUT_LEVEL: LogLevel = LogLevel::Info;
-const STDERR_LEVEL: LogLevel = LogLevel::Warn;
 
 type Ctx<'a> = Caller<'a, HostState>;
 
@@ -258,9 +255,9 @@ fn fd_write(mut c: Ctx, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> i32
         Err(e) => return e,
     };
     let max = state.shared.limits.max_log_bytes;
-    let (stream, level) = if fd == 1 { (0, STDOUT_LEVEL) } else { (1, STDERR_LEVEL) };
-    if level >= state.shared.log_level {
-        state.logs.write_stream(stream, &bytes, level, max);
+    let stream = if fd == 1 { Stream::Stdout } else { Stream::Stderr };
+    if stream.level() >= state.shared.log_level {
+        state.logs.write_stream(stream, &bytes, max);
     }
     errno(write_bytes(mem, nwritten, &(bytes.len() as u32).to_le_bytes()))
 }
