@@ -6,7 +6,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,10 @@ use alyx::wiring;
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "../tests/common/temp_dir.rs"]
+mod temp_dir;
+
+use temp_dir::TempDir;
 
 const CLIENTS: usize = 2;
 const WINDOW: Duration = Duration::from_secs(3);
@@ -28,7 +31,8 @@ fn main() {
         "alyx HTTP benchmark: {CLIENTS} keep-alive clients, {} s per run, {WORKERS} server workers",
         WINDOW.as_secs()
     );
-    let (alyx, _server, body) = start_alyx();
+    let dir = TempDir::new("bench-http");
+    let (alyx, _server, body) = start_alyx(&dir);
     let bare = start_bare(body);
     let request = b"POST /api/functions/noop HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\n\r\n{}";
     warm_up(alyx, request);
@@ -55,25 +59,20 @@ fn report(what: &str, r: &Run) {
     );
 }
 
-/// alyx serving one trivial function; returns its address and the bytes of
-/// one response body (for the bare server to answer).
-fn start_alyx() -> (SocketAddr, Server, Vec<u8>) {
-    let dir: PathBuf = std::env::temp_dir().join(format!("alyx-bench-http-{}", std::process::id()));
-    let function = dir.join("noop");
-    std::fs::create_dir_all(&function).expect("temp dir");
-    let plugin = include_str!("../testdata/plugins/trivial.wat");
-    std::fs::write(function.join("plugin.wat"), plugin).expect("plugin");
-    std::fs::write(function.join("manifest.yaml"), "entrypoint: noop\nplugin: plugin.wat\n")
-        .expect("manifest");
+/// alyx serving one trivial function from `dir`; returns its address and
+/// the bytes of one response body (for the bare server to answer).
+fn start_alyx(dir: &TempDir) -> (SocketAddr, Server, Vec<u8>) {
+    dir.write("noop/plugin.wat", include_str!("../testdata/plugins/trivial.wat"));
+    dir.write("noop/manifest.yaml", "entrypoint: noop\nplugin: plugin.wat\n");
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         workers: WORKERS,
         instances: WORKERS,
         log_level: LogLevel::Off,
         ..ServeConfig::default()
     };
-    let registry = Arc::new(Registry::new(&dir, wiring::defaults(&config)));
+    let registry = Arc::new(Registry::new(dir, wiring::defaults(&config)));
     registry.reload();
     let server = wiring::start_server(&config, registry).expect("alyx starts");
     let addr = server.addr();

@@ -20,14 +20,19 @@ use alyx::wiring;
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "../tests/common/temp_dir.rs"]
+mod temp_dir;
+
+use temp_dir::TempDir;
 
 const RELOADS: usize = 20;
 const SCRIPT: &str = include_str!("../testdata/build/word.sh");
 
 fn main() {
-    let root = std::env::temp_dir().join(format!("alyx-bench-reload-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let scratch = root.with_extension("scratch");
+    let functions = TempDir::new("bench-reload");
+    // Builds of new versions happen outside the watched folder.
+    let scratch = TempDir::new("bench-reload-scratch");
+    let root = functions.path();
     function(&root.join("plain"), "plain", "", "w0");
     function(
         &root.join("built"),
@@ -36,7 +41,7 @@ fn main() {
         "w0",
     );
     std::fs::create_dir_all(scratch.join("src")).expect("scratch");
-    std::fs::write(scratch.join("build.sh"), SCRIPT).expect("script");
+    scratch.write("build.sh", SCRIPT);
     let root = root.canonicalize().expect("root");
     let (addr, _server, _dev) = start(&root);
     println!(

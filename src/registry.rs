@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use crate::crypto::sha256_hex;
 use crate::discovery;
 use crate::manifest::{Manifest, Problem};
-use crate::runtime::http::HttpClient;
+use crate::runtime::HttpClient;
 use crate::runtime::{self, Limits, LogLevel, Plugin, PluginSpec, Pool, Vars};
 use crate::stats::Stats;
 use crate::sync::{read, write};

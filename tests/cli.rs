@@ -1,16 +1,23 @@
-//! `alyx call` as a user runs it: the real binary, its stdout, stderr and
-//! exit code. On failure the command and both streams are printed.
+//! The commands as a user runs them: the real binary in a fresh folder, its
+//! stdout, stderr and exit code. When a test fails, each
+//! run prints its command, its folder (kept) and both output streams.
 
 mod common;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::plugin_path;
+use common::{TempDir, plugin_path};
 
+/// One finished run of the binary.
 struct Run {
     command: String,
+    /// The folder it ran in.
+    folder: PathBuf,
     output: Output,
+    /// The fresh folder made for this run alone, if it was.
+    _own: Option<TempDir>,
 }
 
 impl Run {
@@ -28,29 +35,58 @@ impl Run {
 
     #[track_caller]
     fn expect(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code(),
-            Some(code),
-            "command: {}\nstdout: {}\nstderr: {}",
-            self.command,
-            self.stdout(),
-            self.stderr()
-        );
+        assert_eq!(self.code(), Some(code), "exit code of {}", self.command);
         self
     }
 }
 
+/// Whatever failed, the report: dropped while the test panics.
+impl Drop for Run {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- the test failed; ran:\n{}\n--- in the folder: {}",
+                self.command,
+                self.folder.display()
+            );
+            eprintln!("--- exit: {:?}\n--- stdout:\n{}", self.code(), self.stdout());
+            eprintln!("--- stderr:\n{}", self.stderr());
+        }
+    }
+}
+
+/// `alyx ARGS` in a fresh folder of its own, with `stdin` as its input
+/// (else an empty one).
 fn alyx(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let folder = TempDir::new("cli");
+    let mut run = run_alyx(&folder, &[], args, stdin);
+    run._own = Some(folder);
+    run
+}
+
+/// `alyx ARGS` in `folder` with extra environment variables.
+fn alyx_in(folder: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    run_alyx(folder, env, args, None)
+}
+
+fn run_alyx(folder: &Path, env: &[(&str, &str)], args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_alyx"));
-    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("alyx starts");
+    command.args(args).current_dir(folder).envs(env.iter().copied());
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("alyx starts");
     let mut pipe = child.stdin.take().expect("stdin");
     if let Some(bytes) = stdin {
         pipe.write_all(bytes).expect("write stdin");
     }
     drop(pipe);
     let output = child.wait_with_output().expect("alyx finishes");
-    Run { command: format!("alyx {}", args.join(" ")), output }
+    let env: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    let command = format!("{env}alyx {}", args.join(" "));
+    Run { command, folder: folder.to_path_buf(), output, _own: None }
 }
 
 fn call(file: &str, export: &str, extra: &[&str]) -> Run {
@@ -79,13 +115,10 @@ fn input_from_stdin_and_from_a_file() {
     let path = plugin_path("echo.wat");
     let run = alyx(&["call", &path, "echo", "--stdin"], Some(b"from standard input"));
     assert_eq!(run.expect(0).stdout(), "from standard input");
-    let dir = std::env::temp_dir().join(format!("alyx-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("input.txt");
-    std::fs::write(&file, "from a file!").unwrap();
-    let run = call("echo.wat", "echo", &["--input-file", file.to_str().unwrap()]);
+    let dir = TempDir::new("cli-input");
+    let file = dir.write("input.txt", "from a file!");
+    let run = alyx_in(&dir, &[], &["call", &path, "echo", "--input-file", file.to_str().unwrap()]);
     assert_eq!(run.expect(0).stdout(), "from a file!");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -165,41 +198,26 @@ fn load_errors_are_reported_as_such() {
 
 #[test]
 fn build_runs_manifest_builds_and_fails_when_one_fails() {
-    let dir = std::env::temp_dir().join(format!("alyx-build-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let write = |path: &str, text: &str| {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
-    write(
+    let dir = TempDir::new("cli-build");
+    dir.write(
         "good/manifest.yaml",
         "build: {command: sh, args: [-c, 'cp src.wat plugin.wat'], output: plugin.wat}\n",
     );
-    write("good/src.wat", "(module)");
-    write(
+    dir.write("good/src.wat", "(module)");
+    dir.write(
         "bad/manifest.yaml",
         "build: {command: sh, args: [-c, 'echo compile error; exit 1'], output: plugin.wasm}\n",
     );
     let root = dir.to_str().unwrap();
-    let run = alyx(&["build", "--dir", root, "good"], None);
+    let run = alyx_in(&dir, &[], &["build", "--dir", root, "good"]);
     run.expect(0);
     assert!(run.stdout().starts_with("good: build ok ("), "{}", run.stdout());
     assert!(dir.join("good/plugin.wat").exists(), "the build really ran in the function folder");
-    let run = alyx(&["build", "--dir", root], None);
+    let run = alyx_in(&dir, &[], &["build", "--dir", root]);
     run.expect(1);
     assert!(run.stdout().contains("bad: build failed"), "{}", run.stdout());
     assert!(run.stderr().contains("compile error"), "the failing output is shown: {}", run.stderr());
-    alyx(&["build", "--dir", root, "nope"], None).expect(1);
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-/// `alyx` run in `dir` with extra environment variables.
-fn alyx_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_alyx"));
-    command.args(args).current_dir(dir).envs(env.iter().copied()).stdin(Stdio::null());
-    let output = command.output().expect("alyx runs");
-    Run { command: format!("(in {}) alyx {}", dir.display(), args.join(" ")), output }
+    alyx_in(&dir, &[], &["build", "--dir", root, "nope"]).expect(1);
 }
 
 #[test]
@@ -231,18 +249,16 @@ fn usage_errors_exit_2_and_name_the_command() {
 
 #[test]
 fn validate_reads_the_same_configuration_as_serve() {
-    let dir = std::env::temp_dir().join(format!("alyx-validate-config-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("fns/bad")).unwrap();
+    let dir = TempDir::new("cli-validate-config");
     std::fs::create_dir_all(dir.join("other")).unwrap();
-    std::fs::write(dir.join("fns/bad/manifest.yaml"), "timeout: soon\n").unwrap();
-    std::fs::write(dir.join("alyx.yaml"), "dir: fns\n").unwrap();
+    dir.write("fns/bad/manifest.yaml", "timeout: soon\n");
+    dir.write("alyx.yaml", "dir: fns\n");
     let run = alyx_in(&dir, &[], &["validate"]);
     run.expect(1);
     assert!(run.stdout().contains("bad/manifest.yaml: timeout:"), "the dir from alyx.yaml: {}", run.stdout());
     let run = alyx_in(&dir, &[("ALYX_DIR", "other")], &["validate"]);
     assert_eq!(run.expect(0).stdout(), "0 functions ok, 0 problems\n", "the environment beats the file");
-    std::fs::write(dir.join("alyx.yaml"), "wrokers: 2\n").unwrap();
+    dir.write("alyx.yaml", "wrokers: 2\n");
     let run = alyx_in(&dir, &[], &["validate"]);
     run.expect(2);
     assert!(
@@ -250,5 +266,4 @@ fn validate_reads_the_same_configuration_as_serve() {
         "{}",
         run.stderr()
     );
-    std::fs::remove_dir_all(&dir).ok();
 }

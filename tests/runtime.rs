@@ -828,6 +828,10 @@ fn concurrent_calls_spread_over_engine_shards() {
         assert_eq!(output(&caller.join().unwrap()), "42");
     }
     assert_eq!(pool.stats(), alyx::runtime::PoolStats { busy: 0, idle: 3 });
+    // Each instance went back to the shard it was created on.
+    let per_shard = pool.idle_per_shard();
+    let used = per_shard.iter().filter(|n| **n > 0).count();
+    assert!(used > 1, "the three instances share one shard: {per_shard:?}");
 }
 
 #[test]

@@ -102,62 +102,67 @@ impl Generated {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
 
-    fn folder(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("alyx-generated-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("src")).unwrap();
+    /// A scratch function folder with an empty `src`, removed on drop.
+    fn folder(name: &str) -> TempDir {
+        let dir = TempDir::new(&format!("generated-{name}"));
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
         dir
     }
 
     #[test]
     fn files_a_build_wrote_are_recognised_until_edited() {
-        let dir = folder("written");
+        let scratch = folder("written");
+        let dir = scratch.path();
         let all = [glob::Pattern::new("**").unwrap()];
         std::fs::write(dir.join("src/main.c"), "int main;").unwrap();
         let generated = Generated::default();
-        let before = snapshot(&dir, &all);
-        generated.started(&dir);
+        let before = snapshot(dir, &all);
+        generated.started(dir);
         std::fs::write(dir.join("build.log"), "built").unwrap();
-        generated.finished(&dir, &before, &snapshot(&dir, &all));
-        assert!(generated.is_generated(&dir, &dir.join("build.log")));
-        assert!(!generated.is_generated(&dir, &dir.join("src/main.c")), "sources the build only read");
+        generated.finished(dir, &before, &snapshot(dir, &all));
+        assert!(generated.is_generated(dir, &dir.join("build.log")));
+        assert!(!generated.is_generated(dir, &dir.join("src/main.c")), "sources the build only read");
         std::fs::write(dir.join("build.log"), "edited by hand, longer").unwrap();
-        assert!(!generated.is_generated(&dir, &dir.join("build.log")), "a later edit counts");
+        assert!(!generated.is_generated(dir, &dir.join("build.log")), "a later edit counts");
     }
 
     #[test]
     fn while_building_the_last_builds_outputs_are_ignored() {
-        let dir = folder("building");
+        let scratch = folder("building");
+        let dir = scratch.path();
         let all = [glob::Pattern::new("**").unwrap()];
         let generated = Generated::default();
-        let before = snapshot(&dir, &all);
+        let before = snapshot(dir, &all);
         std::fs::write(dir.join("out.o"), "1").unwrap();
-        generated.finished(&dir, &before, &snapshot(&dir, &all));
-        generated.started(&dir);
+        generated.finished(dir, &before, &snapshot(dir, &all));
+        generated.started(dir);
         std::fs::write(dir.join("out.o"), "22").unwrap();
-        assert!(generated.is_generated(&dir, &dir.join("out.o")));
+        assert!(generated.is_generated(dir, &dir.join("out.o")));
     }
 
     #[test]
     fn temporaries_of_a_build_are_recognised() {
-        let dir = folder("temporaries");
+        let scratch = folder("temporaries");
+        let dir = scratch.path();
         let all = [glob::Pattern::new("**").unwrap()];
         let generated = Generated::default();
-        let before = snapshot(&dir, &all);
-        generated.started(&dir);
+        let before = snapshot(dir, &all);
+        generated.started(dir);
         let temp = dir.join("plugin.tmp");
-        assert!(!generated.is_generated(&dir, &temp), "unknown the first time");
-        generated.finished(&dir, &before, &snapshot(&dir, &all));
-        assert!(generated.is_generated(&dir, &temp), "known afterwards");
+        assert!(!generated.is_generated(dir, &temp), "unknown the first time");
+        generated.finished(dir, &before, &snapshot(dir, &all));
+        assert!(generated.is_generated(dir, &temp), "known afterwards");
     }
 
     #[test]
     fn snapshots_follow_the_globs() {
-        let dir = folder("globs");
+        let scratch = folder("globs");
+        let dir = scratch.path();
         std::fs::write(dir.join("src/a.c"), "a").unwrap();
         std::fs::write(dir.join("notes.txt"), "n").unwrap();
-        let shot = snapshot(&dir, &[glob::Pattern::new("src/**/*.c").unwrap()]);
+        let shot = snapshot(dir, &[glob::Pattern::new("src/**/*.c").unwrap()]);
         assert_eq!(shot.keys().collect::<Vec<_>>(), [&dir.join("src/a.c")]);
     }
 }

@@ -104,6 +104,7 @@ pub fn function_dir(root: &Path, path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
 
     #[test]
     fn paths_map_to_their_function_folder() {
@@ -116,24 +117,30 @@ mod tests {
 
     #[test]
     fn events_are_debounced_and_fired_then_the_thread_stops() {
-        let root = std::env::temp_dir().join(format!("alyx-watch-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
+        let root = TempDir::new("watch");
+        let delay = Duration::from_millis(200);
         let (fired, got) = mpsc::channel();
         let watcher = Watcher::start(
             "test",
-            &root,
-            Duration::from_millis(50),
+            root.path(),
+            delay,
             |p: &Path| p.extension().is_some_and(|e| e == "txt").then_some("txt"),
             move |keys| fired.send(keys).unwrap(),
         )
         .unwrap();
         for i in 0..5 {
-            std::fs::write(root.join("a.txt"), format!("{i}")).unwrap();
+            root.write("a.txt", &format!("{i}"));
         }
-        std::fs::write(root.join("ignored.log"), "x").unwrap();
+        root.write("ignored.log", "x");
         assert_eq!(got.recv_timeout(Duration::from_secs(10)).unwrap(), ["txt"]);
+        // Well past the delay: a second batch for the same writes would be here by now.
+        let second = got.recv_timeout(delay * 5);
+        assert_eq!(second, Err(RecvTimeoutError::Timeout), "five writes fired once");
         drop(watcher);
-        assert!(got.recv_timeout(Duration::from_millis(200)).is_err(), "five writes fired once");
+        assert_eq!(
+            got.try_recv(),
+            Err(mpsc::TryRecvError::Disconnected),
+            "the thread ended and dropped `fire`"
+        );
     }
 }

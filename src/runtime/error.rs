@@ -87,7 +87,9 @@ impl Error {
     }
 
     /// True when the instance that produced this error may be inconsistent
-    /// and must not be reused (ABI section 7.5).
+    /// and must not be reused (ABI section 7.5). The error half of the one
+    /// reuse rule, `Ending::spends_instance` in `instance.rs`, which also
+    /// spends the instance after `_start` and after any run that stopped.
     pub fn discards_instance(&self) -> bool {
         !matches!(
             self,

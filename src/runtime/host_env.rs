@@ -8,14 +8,15 @@
 use wasmi::{Caller, Linker};
 
 use super::error::{HostError, MemoryLimit};
-use super::http::{HttpError, parse_extism_request};
+use super::outbound::{HttpError, parse_extism_request};
+use super::signature::Signature;
 use super::state::{HostState, LogLevel, VarError};
 
 /// The import module name.
 pub const MODULE: &str = "extism:host/env";
 
 /// Every `extism:host/env` function with its type (`i` = i32, `I` = i64).
-pub const SIGNATURES: &[(&str, &str, &str)] = &[
+pub const SIGNATURES: &[Signature] = &[
     ("alloc", "I", "I"),
     ("free", "I", ""),
     ("length", "I", "I"),
@@ -185,8 +186,8 @@ fn http_request(mut c: Ctx, request: i64, body: i64) -> HostResult<i64> {
 pub(crate) fn send(
     state: &mut HostState,
     function: &str,
-    req: &super::http::HttpRequest,
-) -> Result<super::http::HttpResponse, HostError> {
+    req: &super::outbound::HttpRequest,
+) -> Result<super::outbound::HttpResponse, HostError> {
     state.check_deadline()?;
     let shared = state.shared.clone();
     let limit = shared.limits.max_http_response_bytes;

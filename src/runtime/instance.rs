@@ -15,7 +15,8 @@ use wasmi::{Func, Linker, ResumableCall, Store, TrapCode, Val};
 
 use super::binary::START_EXPORT;
 use super::error::{Error, HostError, MemoryLimit, TimeLimit};
-use super::plugin::{Plugin, describe, is_callable};
+use super::plugin::Plugin;
+use super::signature::{describe, is_callable};
 use super::state::{HostState, LogLine, Vars};
 
 /// Fuel per slice: small enough that the deadline is checked every few
@@ -43,9 +44,31 @@ pub struct Instance {
     store: Store<HostState>,
     main: wasmi::Instance,
     initialised: bool,
-    /// Set after a failure or `_start`: the instance must not be reused.
+    /// Set by [`Ending::spends_instance`]: the instance must not be reused.
     spent: bool,
     callables: HashMap<String, Callable>,
+}
+
+/// How a call ended: its result, and whether the export's run stopped (a
+/// trap, a timeout, `proc_exit`) instead of returning.
+struct Ending {
+    result: Result<Vec<u8>, Error>,
+    stopped: bool,
+}
+
+impl Ending {
+    fn returned(result: Result<Vec<u8>, Error>) -> Ending {
+        Ending { result, stopped: false }
+    }
+
+    /// The one rule for reuse (ABI sections 7.3 and 7.5): an instance is
+    /// spent after `_start`, after a run that stopped instead of returning
+    /// (even `proc_exit(0)`, which succeeds), and after any error that
+    /// [`Error::discards_instance`].
+    fn spends_instance(&self, export: &str) -> bool {
+        let discards = self.result.as_ref().is_err_and(Error::discards_instance);
+        export == "_start" || self.stopped || discards
+    }
 }
 
 /// Why a run stopped early, before it is classified.
@@ -133,7 +156,8 @@ impl Instance {
         })
     }
 
-    /// False once the instance failed or ran `_start`: drop it.
+    /// False once a call spent the instance (see `Ending::spends_instance`):
+    /// drop it.
     pub fn is_reusable(&self) -> bool {
         !self.spent
     }
@@ -152,24 +176,40 @@ impl Instance {
     /// Calls `export` with `input`, stopping at `deadline`.
     pub fn call_until(&mut self, export: &str, input: &[u8], deadline: Option<Instant>) -> CallReport {
         let mut fuel = Fuel::new(self.plugin.limits().fuel);
-        let result = self.run_call(export, input, deadline, &mut fuel);
-        if let Err(e) = &result {
-            self.spent |= e.discards_instance();
-        }
-        self.spent |= export == "_start";
-        let limits = self.plugin.limits();
-        let (out, err) = (super::state::LogLevel::Info, super::state::LogLevel::Warn);
-        let logs = self.store.data_mut().logs.take(out, err, limits.max_log_bytes);
-        CallReport { result, logs, fuel_used: fuel.used }
+        let ending = self.run_call(export, input, deadline, &mut fuel);
+        self.spent |= ending.spends_instance(export);
+        let max_log_bytes = self.plugin.limits().max_log_bytes;
+        let logs = self.store.data_mut().logs.take(max_log_bytes);
+        CallReport { result: ending.result, logs, fuel_used: fuel.used }
     }
 
-    fn run_call(
+    fn run_call(&mut self, export: &str, input: &[u8], deadline: Option<Instant>, fuel: &mut Fuel) -> Ending {
+        let callable = match self.prepare(export, input, deadline, fuel) {
+            Ok(callable) => callable,
+            Err(error) => return Ending::returned(Err(error)),
+        };
+        let mut results = [Val::I32(0)];
+        let results = &mut results[..usize::from(callable.returns_code)];
+        let run = run_func(&mut self.store, callable.func, results, fuel);
+        let rc = match results.first() {
+            Some(Val::I32(rc)) => *rc,
+            _ => 0,
+        };
+        match run {
+            Ok(()) => Ending::returned(finish(&self.store, rc)),
+            Err(stop) => Ending { result: classify(&self.store, stop, export, &self.plugin), stopped: true },
+        }
+    }
+
+    /// Everything before the export runs: reset, look up the export, write
+    /// the input, run the guest initialiser on the first call.
+    fn prepare(
         &mut self,
         export: &str,
         input: &[u8],
         deadline: Option<Instant>,
         fuel: &mut Fuel,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Callable, Error> {
         if self.spent {
             return Err(Error::Load { message: "instance was discarded after a failure".into() });
         }
@@ -187,20 +227,7 @@ impl Instance {
             run_initialiser(&mut self.store, self.main, fuel)?;
         }
         self.initialised |= export == "_initialize";
-        let mut results = [Val::I32(0)];
-        let results = &mut results[..usize::from(callable.returns_code)];
-        let run = run_func(&mut self.store, callable.func, results, fuel);
-        // Anything but a normal return (a trap, a timeout, even `proc_exit(0)`)
-        // may leave the guest inconsistent: this instance is done.
-        self.spent |= run.is_err();
-        let rc = match results.first() {
-            Some(Val::I32(rc)) => *rc,
-            _ => 0,
-        };
-        match run {
-            Ok(()) => finish(&self.store, rc),
-            Err(stop) => classify(&self.store, stop, export, &self.plugin),
-        }
+        Ok(callable)
     }
 
     /// The export as a callable function, or why it cannot be called.
@@ -432,4 +459,31 @@ fn instantiation_error(store: &Store<HostState>, error: wasmi::Error) -> Error {
         return memory_limit(store.data(), MemoryLimit::LinearMemory);
     }
     Error::Load { message: format!("cannot instantiate: {error}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ending(result: Result<Vec<u8>, Error>, stopped: bool) -> Ending {
+        Ending { result, stopped }
+    }
+
+    #[test]
+    fn a_call_that_returned_keeps_the_instance() {
+        assert!(!ending(Ok(Vec::new()), false).spends_instance("run"));
+        let plugin_error = || Err(Error::Plugin { message: "x".into(), rc: 1 });
+        assert!(!ending(plugin_error(), false).spends_instance("run"));
+        assert!(!ending(Err(Error::NonZeroReturn { rc: 2 }), false).spends_instance("run"));
+    }
+
+    #[test]
+    fn start_a_stopped_run_or_a_discarding_error_spends_it() {
+        assert!(ending(Ok(Vec::new()), false).spends_instance("_start"));
+        assert!(ending(Ok(Vec::new()), true).spends_instance("run"), "proc_exit(0) succeeds, but stopped");
+        let plugin_error = Err(Error::Plugin { message: "x".into(), rc: -1 });
+        assert!(ending(plugin_error, true).spends_instance("run"), "error_set, then a trap");
+        let timeout = Err(Error::Timeout { limit: TimeLimit::Fuel(5) });
+        assert!(ending(timeout, false).spends_instance("run"), "in the initialiser");
+    }
 }

@@ -9,13 +9,13 @@
 mod binary;
 mod error;
 mod host_env;
-
-pub mod http;
 mod instance;
 mod kernel;
 mod limits;
+mod outbound;
 mod plugin;
 mod pool;
+mod signature;
 mod state;
 mod user;
 mod wasi;
@@ -23,6 +23,7 @@ mod wasi;
 pub use error::{Error, MemoryLimit, TimeLimit};
 pub use instance::{CallReport, Instance};
 pub use limits::{DEFAULT_MEMORY_BYTES, Limits};
+pub use outbound::HttpClient;
 pub use plugin::{ModuleSource, Plugin, PluginSpec};
 pub use pool::{PluginSlot, Pool, PoolStats};
 pub use state::{LogLevel, LogLine, Vars};

@@ -14,8 +14,9 @@ use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Modul
 use super::binary;
 use super::error::Error;
 use super::host_env;
-use super::http::{AllowedHosts, HttpClient};
 use super::limits::Limits;
+use super::outbound::{AllowedHosts, HttpClient};
+use super::signature::{self, describe, is_callable};
 use super::state::{HostState, LogLevel, Shared, Vars};
 use super::user::{self, HostFunction};
 use super::wasi;
@@ -195,23 +196,6 @@ impl Plugin {
     }
 }
 
-/// True for `() -> ()` and `() -> i32`: the only types Extism can call.
-pub(crate) fn is_callable(ty: &FuncType) -> bool {
-    ty.params().is_empty() && matches!(ty.results(), [] | [wasmi::ValType::I32])
-}
-
-/// Formats a function type like `(i64, i32) -> i64`.
-pub(crate) fn describe(ty: &FuncType) -> String {
-    let list = |types: &[wasmi::ValType]| {
-        types.iter().map(|t| format!("{t:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
-    };
-    match ty.results() {
-        [] => format!("({}) -> ()", list(ty.params())),
-        [one] => format!("({}) -> {}", list(ty.params()), list(&[*one])),
-        many => format!("({}) -> ({})", list(ty.params()), list(many)),
-    }
-}
-
 fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::default();
     config.consume_fuel(true);
@@ -336,21 +320,11 @@ fn check_imports(modules: &[LinkedModule], functions: &[HostFunction]) -> Result
 
 /// The type of a host-provided function, if the host provides it.
 fn host_signature(module: &str, name: &str, functions: &[HostFunction]) -> Option<FuncType> {
-    let table = match module {
-        host_env::MODULE => host_env::SIGNATURES,
-        wasi::MODULE => wasi::SIGNATURES,
-        _ => return user::signature(module, name, functions),
-    };
-    let (_, params, results) = table.iter().find(|(n, _, _)| *n == name)?;
-    Some(signature_from(params, results))
-}
-
-/// Builds a function type from a compact spec: `i` = i32, `I` = i64.
-pub(crate) fn signature_from(params: &str, results: &str) -> FuncType {
-    let types = |spec: &str| -> Vec<wasmi::ValType> {
-        spec.chars().map(|c| if c == 'I' { wasmi::ValType::I64 } else { wasmi::ValType::I32 }).collect()
-    };
-    FuncType::new(types(params), types(results))
+    match module {
+        host_env::MODULE => signature::lookup(host_env::SIGNATURES, name),
+        wasi::MODULE => signature::lookup(wasi::SIGNATURES, name),
+        _ => user::signature(module, name, functions),
+    }
 }
 
 fn check_import(
@@ -399,7 +373,7 @@ mod tests {
     use super::*;
 
     /// (module name, its signature table)
-    type Table = (&'static str, &'static [(&'static str, &'static str, &'static str)]);
+    type Table = (&'static str, &'static [signature::Signature]);
 
     /// A module importing every function of `tables` with the table's types.
     fn importer(tables: &[Table]) -> Vec<u8> {

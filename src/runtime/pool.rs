@@ -116,6 +116,11 @@ impl Pool {
         PoolStats { busy: total.saturating_sub(idle), idle }
     }
 
+    /// Idle instances per engine shard at one moment (index = shard).
+    pub fn idle_per_shard(&self) -> Vec<usize> {
+        self.shards.iter().map(ShardPool::len).collect()
+    }
+
     /// Calls `export` on a free instance. The plugin's timeout starts now
     /// and covers waiting for an instance and creating one.
     pub fn call(&self, export: &str, input: &[u8]) -> CallReport {

@@ -9,9 +9,9 @@ use std::time::{Instant, SystemTime};
 use wasmi_core::LimiterError;
 
 use super::error::{HostError, MemoryLimit};
-use super::http::{AllowedHosts, HttpClient};
 use super::kernel::Kernel;
 use super::limits::Limits;
+use super::outbound::{AllowedHosts, HttpClient};
 
 /// Log levels, numbered as `get_log_level` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,6 +66,28 @@ pub struct LogLine {
     pub timestamp: SystemTime,
 }
 
+/// A WASI output stream of the plugin, captured as log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// The level a stream's lines are logged at, defined here only: stdout
+    /// is the plugin's ordinary output, stderr its complaints.
+    pub fn level(self) -> LogLevel {
+        match self {
+            Stream::Stdout => LogLevel::Info,
+            Stream::Stderr => LogLevel::Warn,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// The lines of one call, bounded in total size; partial WASI lines are
 /// buffered per stream until a newline or the end of the call.
 #[derive(Debug, Default)]
@@ -87,28 +109,30 @@ impl LogSink {
         self.lines.push(LogLine { level, message, timestamp: SystemTime::now() });
     }
 
-    /// Appends WASI output for stream `0` (stdout) or `1` (stderr).
-    pub fn write_stream(&mut self, stream: usize, bytes: &[u8], level: LogLevel, max: usize) {
-        self.partial[stream].extend_from_slice(bytes);
-        while let Some(pos) = self.partial[stream].iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial[stream].drain(..=pos).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-            self.push(level, text, max);
+    /// Appends WASI output of `stream`, one line per newline, at its level.
+    pub fn write_stream(&mut self, stream: Stream, bytes: &[u8], max: usize) {
+        let partial = &mut self.partial[stream.index()];
+        partial.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=pos).collect();
+            lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
         }
-        if self.partial[stream].len() > max {
-            let text = String::from_utf8_lossy(&self.partial[stream]).into_owned();
-            self.partial[stream].clear();
-            self.push(level, text, max);
+        if partial.len() > max {
+            lines.push(String::from_utf8_lossy(partial).into_owned());
+            partial.clear();
+        }
+        for text in lines {
+            self.push(stream.level(), text, max);
         }
     }
 
     /// Flushes partial stream lines and returns everything logged.
-    pub fn take(&mut self, stdout: LogLevel, stderr: LogLevel, max: usize) -> Vec<LogLine> {
-        for (stream, level) in [(0, stdout), (1, stderr)] {
-            if !self.partial[stream].is_empty() {
-                let text = String::from_utf8_lossy(&self.partial[stream]).into_owned();
-                self.partial[stream].clear();
-                self.push(level, text, max);
+    pub fn take(&mut self, max: usize) -> Vec<LogLine> {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let partial = std::mem::take(&mut self.partial[stream.index()]);
+            if !partial.is_empty() {
+                self.push(stream.level(), String::from_utf8_lossy(&partial).into_owned(), max);
             }
         }
         if self.dropped > 0 {
@@ -344,9 +368,9 @@ mod tests {
     #[test]
     fn stream_output_becomes_lines() {
         let mut sink = LogSink::default();
-        sink.write_stream(0, b"hello\nwor", LogLevel::Info, 100);
-        sink.write_stream(0, b"ld\npartial", LogLevel::Info, 100);
-        let lines = sink.take(LogLevel::Info, LogLevel::Warn, 100);
+        sink.write_stream(Stream::Stdout, b"hello\nwor", 100);
+        sink.write_stream(Stream::Stdout, b"ld\npartial", 100);
+        let lines = sink.take(100);
         let text: Vec<_> = lines.iter().map(|l| l.message.as_str()).collect();
         assert_eq!(text, ["hello", "world", "partial"]);
     }
@@ -357,7 +381,7 @@ mod tests {
         for _ in 0..10 {
             sink.push(LogLevel::Info, "0123456789".into(), 35);
         }
-        let lines = sink.take(LogLevel::Info, LogLevel::Warn, 35);
+        let lines = sink.take(35);
         assert_eq!(lines.len(), 4);
         assert!(lines[3].message.contains("7 log lines dropped"));
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use super::error::HostError;
-use super::http::{alyx_response_json, parse_alyx_request};
+use super::outbound::{alyx_response_json, parse_alyx_request};
+use super::signature::from_spec;
 use super::state::{HostState, LogLevel};
 
 /// The default namespace of user host functions.
@@ -124,7 +125,7 @@ pub fn define(linker: &mut Linker<HostState>, functions: &[HostFunction]) -> Res
 /// The type of a user function (or the built-in), if one is defined.
 pub fn signature(module: &str, name: &str, functions: &[HostFunction]) -> Option<FuncType> {
     if module == USER_MODULE && name == "alyx_http_request" {
-        return Some(super::plugin::signature_from("II", "I"));
+        return Some(from_spec("II", "I"));
     }
     let f = functions.iter().find(|f| f.namespace == module && f.name == name)?;
     Some(func_type(f))

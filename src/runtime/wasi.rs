@@ -11,10 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmi::{Caller, Extern, Linker, Val};
 
-use super::plugin::signature_from;
-
 use super::error::HostError;
-use super::state::{HostState, LogLevel};
+use super::signature::{self, Signature};
+use super::state::{HostState, Stream};
 
 pub const MODULE: &str = "wasi_snapshot_preview1";
 
@@ -26,14 +25,11 @@ const ENOSYS: i32 = 52;
 const ESPIPE: i32 = 70;
 
 const FILETYPE_CHARACTER_DEVICE: u8 = 2;
-/// Level at which plugin stdout and stderr lines are captured.
-const STDOUT_LEVEL: LogLevel = LogLevel::Info;
-const STDERR_LEVEL: LogLevel = LogLevel::Warn;
 
 type Ctx<'a> = Caller<'a, HostState>;
 
 /// Every preview1 function with its signature (`i` = i32, `I` = i64).
-pub const SIGNATURES: &[(&str, &str, &str)] = &[
+pub const SIGNATURES: &[Signature] = &[
     ("args_get", "ii", "i"),
     ("args_sizes_get", "ii", "i"),
     ("environ_get", "ii", "i"),
@@ -115,7 +111,7 @@ fn define_stubs(l: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
         if DEFINED.contains(name) {
             continue;
         }
-        let ty = signature_from(params, results);
+        let ty = signature::from_spec(params, results);
         let fill_enosys = |_: Ctx, _: &[Val], out: &mut [Val]| {
             if let Some(slot) = out.first_mut() {
                 *slot = Val::I32(ENOSYS);
@@ -259,9 +255,9 @@ fn fd_write(mut c: Ctx, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> i32
         Err(e) => return e,
     };
     let max = state.shared.limits.max_log_bytes;
-    let (stream, level) = if fd == 1 { (0, STDOUT_LEVEL) } else { (1, STDERR_LEVEL) };
-    if level >= state.shared.log_level {
-        state.logs.write_stream(stream, &bytes, level, max);
+    let stream = if fd == 1 { Stream::Stdout } else { Stream::Stderr };
+    if stream.level() >= state.shared.log_level {
+        state.logs.write_stream(stream, &bytes, max);
     }
     errno(write_bytes(mem, nwritten, &(bytes.len() as u32).to_le_bytes()))
 }

@@ -1,46 +1,35 @@
 //! The real `alyx serve`/`alyx dev` for integration tests: a functions
 //! folder built per test, the binary started on a free port in it, an HTTP
-//! client, and waits on conditions with deadlines. The server's stderr is
-//! printed when a test fails.
+//! client, and waits on conditions with deadlines. When a test fails, the
+//! command, the folder (kept) and both output streams of alyx are printed.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::plugin_bytes;
+use super::{TempDir, plugin_bytes};
 
-/// A functions folder built for one test.
-pub struct Folder(pub PathBuf);
+/// A functions folder built for one test; kept if the test fails.
+pub struct Folder(pub TempDir);
 
 impl Folder {
     pub fn new() -> Folder {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("alyx-server-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Folder(dir)
+        Folder(TempDir::new("server"))
     }
 
     /// A function named `name` running `export` of a test plugin.
     pub fn function(self, name: &str, plugin: &str, export: &str, extra: &str) -> Folder {
-        let dir = self.0.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("plugin.wat"), plugin_bytes(plugin)).unwrap();
+        self.0.write(&format!("{name}/plugin.wat"), plugin_bytes(plugin));
         let manifest = format!("name: {name}\nentrypoint: {export}\nplugin: plugin.wat\n{extra}");
-        std::fs::write(dir.join("manifest.yaml"), manifest).unwrap();
+        self.0.write(&format!("{name}/manifest.yaml"), manifest);
         self
     }
 
     pub fn file(self, path: &str, text: &str) -> Folder {
-        let path = self.0.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        self.0.write(path, text);
         self
     }
 
@@ -57,10 +46,15 @@ impl Folder {
 /// A running `alyx serve`, killed on drop.
 pub struct Alyx {
     child: Child,
+    /// The command line, as a user would type it.
+    command: String,
     pub base: String,
     pub folder: Folder,
     /// Lines alyx printed to stdout after the address.
     pub lines: Mutex<mpsc::Receiver<String>>,
+    /// All of stdout, once alyx has closed it.
+    stdout: Mutex<mpsc::Receiver<String>>,
+    /// All of stderr, once alyx has closed it.
     stderr: Mutex<mpsc::Receiver<String>>,
 }
 
@@ -77,23 +71,15 @@ impl Alyx {
             .stderr(Stdio::piped())
             .spawn()
             .expect("alyx starts");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (line_tx, line) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in stdout.lines().map_while(Result::ok) {
-                let _ = line_tx.send(l);
-            }
-        });
-        let (err_tx, stderr) = mpsc::channel();
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            let _ = err_tx.send(text);
-        });
-        let first = line.recv_timeout(Duration::from_secs(20)).expect("alyx prints its address");
-        let base = first.strip_prefix("listening on ").expect("the first line is the address").to_string();
-        let alyx = Alyx { child, base, folder, lines: Mutex::new(line), stderr: Mutex::new(stderr) };
+        let (lines, stdout) = read_lines(child.stdout.take().unwrap());
+        let stderr = read_all(child.stderr.take().unwrap());
+        let command = format!("RUST_LOG=info alyx {}", args.join(" "));
+        let (lines, stdout, stderr) = (Mutex::new(lines), Mutex::new(stdout), Mutex::new(stderr));
+        // Built before the first wait, so a failing start is reported too.
+        let mut alyx = Alyx { child, command, base: String::new(), folder, lines, stdout, stderr };
+        let first = alyx.lines.lock().unwrap().recv_timeout(Duration::from_secs(20));
+        let first = first.expect("alyx prints its address");
+        alyx.base = first.strip_prefix("listening on ").expect("the first line is the address").to_string();
         alyx.wait_for("the functions to load", |a| a.get("/health/ready").0 == 200);
         alyx
     }
@@ -191,11 +177,42 @@ impl Drop for Alyx {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking()
-            && let Ok(stderr) = self.stderr.lock().unwrap().recv_timeout(Duration::from_secs(2))
-        {
-            eprintln!("--- alyx stderr ---\n{stderr}");
+        if std::thread::panicking() {
+            let stream = |rx: &Mutex<mpsc::Receiver<String>>| {
+                let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                rx.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| "(not captured)\n".into())
+            };
+            let (stdout, stderr) = (stream(&self.stdout), stream(&self.stderr));
+            let (command, folder) = (&self.command, self.folder.0.display());
+            eprintln!("--- the test failed; alyx ran as:\n{command}\n--- in the folder: {folder}");
+            eprintln!("--- alyx stdout:\n{stdout}--- alyx stderr:\n{stderr}");
         }
-        let _ = std::fs::remove_dir_all(&self.folder.0);
     }
+}
+
+/// Forwards each stdout line as it comes, and all of stdout at its end.
+fn read_lines(stdout: ChildStdout) -> (mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let (line_tx, lines) = mpsc::channel();
+    let (all_tx, all) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+            let _ = line_tx.send(line);
+        }
+        let _ = all_tx.send(text);
+    });
+    (lines, all)
+}
+
+/// All of stderr, sent when alyx closes it.
+fn read_all(mut stderr: ChildStderr) -> mpsc::Receiver<String> {
+    let (tx, all) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    all
 }

@@ -1,9 +1,13 @@
-//! Helpers shared by the integration tests: paths to our test plugins and a
-//! tiny loopback HTTP server that answers a bounded number of requests.
+//! Helpers shared by the integration tests: paths to our test plugins, a
+//! scratch folder, and a tiny loopback HTTP server that answers a bounded
+//! number of requests.
 
 #![allow(dead_code)]
 
 pub mod alyx;
+pub mod temp_dir;
+
+pub use temp_dir::TempDir;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
