@@ -440,6 +440,22 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_taken_before_a_reload_keeps_its_version() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: handle\n");
+        root.write("f/plugin.wat", HELLO);
+        let registry = registry(&root);
+        registry.reload();
+        let f = registry.get("f").unwrap();
+        let in_flight = f.current().unwrap();
+        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: other\n");
+        registry.reload();
+        assert_eq!(f.current().unwrap().manifest.entrypoint, "other", "new calls see the new version");
+        assert_eq!(in_flight.manifest.entrypoint, "handle");
+        assert_eq!(in_flight.pool.call("handle", b"old").result.unwrap(), b"old", "the old one still runs");
+    }
+
+    #[test]
     fn a_missing_plugin_is_a_read_error_naming_the_file() {
         let root = TempDir::new("registry");
         root.write("f/manifest.yaml", "plugin: plugin.wasm");

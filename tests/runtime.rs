@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alyx::runtime::{
     CallReport, Error, HostFunction, Instance, Limits, LogLevel, MemoryLimit, ModuleSource, Plugin,
-    PluginSlot, PluginSpec, Pool, TimeLimit, Value, ValueType, Vars,
+    PluginSpec, Pool, TimeLimit, Value, ValueType, Vars,
 };
 use common::{TestServer, plugin_bytes};
 
@@ -832,17 +832,4 @@ fn concurrent_calls_spread_over_engine_shards() {
     let per_shard = pool.idle_per_shard();
     let used = per_shard.iter().filter(|n| **n > 0).count();
     assert!(used > 1, "the three instances share one shard: {per_shard:?}");
-}
-
-#[test]
-fn swapping_a_slot_keeps_calls_in_flight_on_the_old_version() {
-    let slot = PluginSlot::empty();
-    assert!(slot.current().is_none());
-    assert!(slot.swap(Pool::new(compile(spec("init.wat")), Vars::new(), 2).unwrap()).is_none());
-    let in_flight = slot.current().unwrap();
-    let new = Pool::new(compile(spec("init_ctors.wat")), Vars::new(), 2).unwrap();
-    let previous = slot.swap(new).unwrap();
-    assert!(Arc::ptr_eq(&previous, &in_flight));
-    assert_eq!(output(&in_flight.call("handle", b"")), "42", "the old version still serves its caller");
-    assert_eq!(output(&slot.current().unwrap().call("handle", b"")), "7", "new calls use the new version");
 }

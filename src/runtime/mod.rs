@@ -3,8 +3,8 @@
 //! wasmi, so an upgrade touches nothing else.
 //!
 //! Data path: [`PluginSpec`] → [`Plugin::compile`] (validate, link) →
-//! [`Pool`] of [`Instance`]s (bounded, reused) behind a [`PluginSlot`]
-//! (atomic swap) → [`Instance::call`] → [`CallReport`].
+//! [`Pool`] of [`Instance`]s (bounded, reused; the registry swaps whole
+//! versions that hold one) → [`Instance::call`] → [`CallReport`].
 
 mod binary;
 mod error;
@@ -25,6 +25,6 @@ pub use instance::{CallReport, Instance};
 pub use limits::{DEFAULT_MEMORY_BYTES, Limits};
 pub use outbound::HttpClient;
 pub use plugin::{ModuleSource, Plugin, PluginSpec};
-pub use pool::{PluginSlot, Pool, PoolStats};
+pub use pool::{Pool, PoolStats};
 pub use state::{LogLevel, LogLine, Vars};
 pub use user::{HostCall, HostFunction, USER_MODULE, Value, ValueType};

@@ -15,13 +15,14 @@
 //! used only when every instance is busy and a caller has to wait.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use super::error::Error;
 use super::instance::{CallReport, Instance};
 use super::plugin::Plugin;
 use super::state::Vars;
+use crate::sync::lock;
 
 /// Instances of one plugin version, at most `max_instances` at a time,
 /// spread over the plugin's engine shards.
@@ -231,41 +232,5 @@ impl Pool {
             let _gate = lock(&self.gate);
             self.freed.notify_one();
         }
-    }
-}
-
-/// Pool bookkeeping is updated in single steps; a panic elsewhere cannot
-/// leave it inconsistent, so a poisoned lock is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The current version of a function's plugin, swappable atomically; empty
-/// until a first version loads.
-#[derive(Default)]
-pub struct PluginSlot {
-    current: RwLock<Option<Arc<Pool>>>,
-}
-
-impl PluginSlot {
-    pub fn new(pool: Pool) -> PluginSlot {
-        PluginSlot { current: RwLock::new(Some(Arc::new(pool))) }
-    }
-
-    /// A slot with no version yet.
-    pub fn empty() -> PluginSlot {
-        PluginSlot::default()
-    }
-
-    /// The pool calls should use now; hold it for the whole call.
-    pub fn current(&self) -> Option<Arc<Pool>> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Makes `pool` current and returns the previous one (calls in flight
-    /// finish on it; it is freed when the last one returns).
-    pub fn swap(&self, pool: Pool) -> Option<Arc<Pool>> {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        current.replace(Arc::new(pool))
     }
 }

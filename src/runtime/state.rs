@@ -202,7 +202,7 @@ impl Vars {
     fn lock(&self) -> std::sync::MutexGuard<'_, VarMap> {
         // A panic while holding this lock cannot leave the map half-updated
         // (every update is a single insert/remove), so poisoning is ignored.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.inner)
     }
 }
 
