@@ -1,8 +1,10 @@
-//! `make bench`, HTTP part (issue 3): invoking a trivial function over HTTP
-//! with keep-alive from 2 client threads, beside a bare tiny_http server
-//! that answers the same bytes without any Wasm (the ceiling of our HTTP
-//! stack). Both servers run in this process with the same worker count;
-//! the client is a minimal HTTP/1.1 keep-alive loop over a raw socket.
+//! `make bench`, HTTP part: invoking a trivial function over HTTP with
+//! keep-alive from 2 client threads, beside a bare server on the same front
+//! (`http::front`) that answers the same bytes without routing, auth or
+//! Wasm (the ceiling of our HTTP stack); then alyx again while 1000 idle
+//! connections are open. Both servers run in this process with the same
+//! worker count; the client is a minimal HTTP/1.1 keep-alive loop over a
+//! raw socket.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alyx::config::ServeConfig;
-use alyx::http::server::Server;
+use alyx::http::front::{self, Front, Handler, Lane, Reject};
+use alyx::http::reply::Reply;
+use alyx::http::request::Request;
 use alyx::registry::Registry;
 use alyx::runtime::LogLevel;
 use alyx::wiring;
@@ -32,17 +36,24 @@ fn main() {
         WINDOW.as_secs()
     );
     let dir = TempDir::new("bench-http");
-    let (alyx, _server, body) = start_alyx(&dir);
-    let bare = start_bare(body);
+    let (alyx, _server, config, body) = start_alyx(&dir);
+    let (bare, _bare) = start_bare(body, &config);
     let request = b"POST /api/functions/noop HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\n\r\n{}";
     warm_up(alyx, request);
     warm_up(bare, request);
     let bare_run = run(bare, request);
     let alyx_run = run(alyx, request);
-    report("bare tiny_http, same bytes", &bare_run);
+    report("bare front, same bytes", &bare_run);
     report("alyx, trivial function", &alyx_run);
     println!("alyx / bare throughput: {:.0}%", alyx_run.rate / bare_run.rate * 100.0);
+    let idle: Vec<TcpStream> =
+        (0..IDLE).map(|_| TcpStream::connect(alyx).expect("idle connection")).collect();
+    let loaded = run(alyx, request);
+    report(&format!("alyx, {} idle connections open", idle.len()), &loaded);
 }
+
+/// Idle connections held open during the last run.
+const IDLE: usize = 1000;
 
 struct Run {
     rate: f64,
@@ -61,7 +72,7 @@ fn report(what: &str, r: &Run) {
 
 /// alyx serving one trivial function from `dir`; returns its address and
 /// the bytes of one response body (for the bare server to answer).
-fn start_alyx(dir: &TempDir) -> (SocketAddr, Server, Vec<u8>) {
+fn start_alyx(dir: &TempDir) -> (SocketAddr, Front, ServeConfig, Vec<u8>) {
     dir.write("noop/plugin.wat", include_str!("../testdata/plugins/trivial.wat"));
     dir.write("noop/manifest.yaml", "entrypoint: noop\nplugin: plugin.wat\n");
     let config = ServeConfig {
@@ -77,7 +88,7 @@ fn start_alyx(dir: &TempDir) -> (SocketAddr, Server, Vec<u8>) {
     let server = wiring::start_server(&config, registry).expect("alyx starts");
     let addr = server.addr();
     let body = one_response_body(addr);
-    (addr, server, body)
+    (addr, server, config, body)
 }
 
 fn one_response_body(addr: SocketAddr) -> Vec<u8> {
@@ -89,23 +100,34 @@ fn one_response_body(addr: SocketAddr) -> Vec<u8> {
     read_response(&mut reader)
 }
 
-/// A tiny_http server answering `body` to everything, like alyx's workers.
-fn start_bare(body: Vec<u8>) -> SocketAddr {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bare server"));
-    let addr = server.server_addr().to_ip().expect("ip");
-    for _ in 0..WORKERS {
-        let (server, body) = (server.clone(), body.clone());
-        std::thread::spawn(move || {
-            while let Ok(mut request) = server.recv() {
-                let mut sink = Vec::new();
-                let _ = request.as_reader().read_to_end(&mut sink);
-                let header =
-                    tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header");
-                let _ = request.respond(tiny_http::Response::from_data(body.clone()).with_header(header));
-            }
-        });
+/// The same front and worker count answering `body` to everything.
+fn start_bare(body: Vec<u8>, config: &ServeConfig) -> (SocketAddr, Front) {
+    let bound = front::bind("127.0.0.1:0").expect("bare server");
+    let addr = bound.addr();
+    let server = bound.serve(Arc::new(Bare(body)), wiring::front_config(config)).expect("bare server starts");
+    (addr, server)
+}
+
+struct Bare(Vec<u8>);
+
+impl Handler for Bare {
+    type Ticket = ();
+
+    fn admit(&self, _: &Request) -> Result<(Lane, ()), Reply> {
+        Ok((Lane::Invoke, ()))
     }
-    addr
+
+    fn handle(&self, _: Request, _: ()) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: self.0.clone(),
+        }
+    }
+
+    fn reject(&self, _: Reject) -> Reply {
+        Reply { status: 400, headers: Vec::new(), body: Vec::new() }
+    }
 }
 
 fn warm_up(addr: SocketAddr, request: &[u8]) {

@@ -1,17 +1,24 @@
 //! The one invocation path: every trigger (HTTP today; routes, webhooks,
 //! events and schedules next) builds an [`Invocation`] and calls
 //! [`Invoker::run`], which looks the function up, takes one snapshot of its
-//! version, admits or refuses the call (queue depth), wraps the input in the
-//! reference design's request envelope, calls the entrypoint on a pooled
-//! instance and records the statistics. What comes back is an [`Outcome`];
-//! turning it into an HTTP response is the caller's business.
+//! version, admits or refuses the call, wraps the input in the reference
+//! design's request envelope, calls the entrypoint on a pooled instance and
+//! records the statistics. What comes back is an [`Outcome`]; turning it
+//! into an HTTP response is the caller's business.
+//!
+//! Admission: a function takes at most `instances + queue_depth` calls at a
+//! time, counting every call that runs or waits — for a worker thread or
+//! for an instance. A trigger that queues work before it runs (the HTTP
+//! front) admits first with [`Invoker::admit`] and carries the
+//! [`Admission`] in the invocation, so its queue counts too.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::registry::{Registry, Version};
+use crate::registry::{Function, Registry, Version};
 use crate::runtime::{self, LogLine};
 use crate::tokens::InternalTokens;
 
@@ -53,13 +60,34 @@ impl Caller {
 }
 
 /// One call of a function, as any trigger describes it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Invocation {
     pub function: String,
     pub input: Value,
     pub trigger: Trigger,
     pub request_id: String,
     pub caller: Caller,
+    /// The place taken by [`Invoker::admit`], if the trigger admitted the
+    /// call before queueing it; else `run` admits it.
+    pub admission: Option<Admission>,
+}
+
+/// A function's place for one call, taken by [`Invoker::admit`] and given
+/// back when dropped.
+pub struct Admission {
+    function: Arc<Function>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.function.admitted.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Admission({})", self.function.name)
+    }
 }
 
 /// Why an invocation produced no output.
@@ -137,17 +165,38 @@ impl Invoker {
         &self.registry
     }
 
-    /// Look up → snapshot → admit → envelope → call → record.
-    pub fn run(&self, invocation: Invocation) -> Outcome {
-        let Some(function) = self.registry.get(&invocation.function) else {
-            return refused(invocation, |function| Failure::NotFound { function });
+    /// Takes a place among `function`'s calls: refused when the function
+    /// does not exist, has no loaded version, or already has `instances +
+    /// queue_depth` calls running or waiting.
+    pub fn admit(&self, function: &str) -> Result<Admission, Failure> {
+        let named = || function.to_string();
+        let Some(entry) = self.registry.get(function) else {
+            return Err(Failure::NotFound { function: named() });
         };
-        let Some(version) = function.current() else {
-            return refused(invocation, |function| Failure::NotLoaded { function });
+        let Some(version) = entry.current() else {
+            return Err(Failure::NotLoaded { function: named() });
         };
-        if !self.admits(&version) {
-            return refused(invocation, |function| Failure::QueueFull { function });
+        let limit = version.pool.capacity() + self.queue_depth;
+        let taken = entry.admitted.fetch_update(SeqCst, SeqCst, |n| (n < limit).then_some(n + 1));
+        match taken {
+            Ok(_) => Ok(Admission { function: entry }),
+            Err(_) => Err(Failure::QueueFull { function: named() }),
         }
+    }
+
+    /// Look up → admit → snapshot → envelope → call → record.
+    pub fn run(&self, mut invocation: Invocation) -> Outcome {
+        let admission = match invocation.admission.take() {
+            Some(admission) => admission,
+            None => match self.admit(&invocation.function) {
+                Ok(admission) => admission,
+                Err(failure) => return refused(invocation, failure),
+            },
+        };
+        let function = admission.function.clone();
+        let Some(version) = function.current() else {
+            return refused(invocation, Failure::NotLoaded { function: function.name.clone() });
+        };
         let envelope = self.envelope(&invocation, &version);
         let start = Instant::now();
         let report = version.pool.call(&version.manifest.entrypoint, envelope.to_string().as_bytes());
@@ -161,11 +210,6 @@ impl Invoker {
             duration,
             plugin: Some(version.plugin.hash.clone()),
         }
-    }
-
-    /// A call may wait for an instance unless `queue_depth` already do.
-    fn admits(&self, version: &Version) -> bool {
-        version.pool.waiting() < self.queue_depth || version.pool.stats().idle > 0
     }
 
     /// The reference design's request envelope.
@@ -184,10 +228,10 @@ impl Invoker {
     }
 }
 
-fn refused(invocation: Invocation, failure: impl FnOnce(String) -> Failure) -> Outcome {
+fn refused(invocation: Invocation, failure: Failure) -> Outcome {
     Outcome {
         request_id: invocation.request_id,
-        result: Err(failure(invocation.function)),
+        result: Err(failure),
         logs: Vec::new(),
         duration: Duration::ZERO,
         plugin: None,
@@ -228,6 +272,7 @@ mod tests {
             trigger: Trigger::Http,
             request_id: "r1".into(),
             caller: Caller::ApiKey,
+            admission: None,
         })
     }
 
@@ -283,6 +328,30 @@ mod tests {
         );
         let function = invoker.registry().get("f").unwrap();
         assert_eq!(function.stats.outcomes().get("missing_export"), Some(&1));
+    }
+
+    #[test]
+    fn admission_counts_running_and_waiting_calls_up_to_instances_plus_depth() {
+        let root = TempDir::new("invoke");
+        write_version(&root, "a");
+        let invoker = invoker(&root, 1);
+        let places: Vec<Admission> = (0..3).map(|_| invoker.admit("f").unwrap()).collect();
+        assert_eq!(invoker.admit("f").unwrap_err(), Failure::QueueFull { function: "f".into() });
+        let refused = call(&invoker, "f", Value::Null);
+        assert_eq!(refused.result, Err(Failure::QueueFull { function: "f".into() }), "run admits too");
+        drop(places);
+        let admission = invoker.admit("f").unwrap();
+        let outcome = invoker.run(Invocation {
+            function: "f".into(),
+            input: Value::Null,
+            trigger: Trigger::Http,
+            request_id: "r".into(),
+            caller: Caller::Anonymous,
+            admission: Some(admission),
+        });
+        assert_eq!(outcome.result, Ok(b"a".to_vec()));
+        assert_eq!(invoker.registry().get("f").unwrap().admitted.load(SeqCst), 0, "every place given back");
+        assert_eq!(invoker.admit("nope").unwrap_err(), Failure::NotFound { function: "nope".into() });
     }
 
     /// Versions `a` and `b` differ in plugin and entrypoint together: a call

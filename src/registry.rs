@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -134,6 +134,9 @@ pub struct Function {
     attempt: RwLock<Attempt>,
     vars: Arc<Vars>,
     builds: RwLock<Builds>,
+    /// Calls admitted and not finished (running or waiting); see
+    /// `invoke::Admission`.
+    pub admitted: AtomicUsize,
     pub stats: Stats,
 }
 
@@ -145,6 +148,7 @@ impl Function {
             attempt: RwLock::new(Attempt { manifest, error: None }),
             vars: Vars::new(),
             builds: RwLock::new(Builds::default()),
+            admitted: AtomicUsize::new(0),
             stats: Stats::default(),
         }
     }

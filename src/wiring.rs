@@ -10,7 +10,7 @@ use crate::dev::DevOptions;
 use crate::error::Error;
 use crate::http::auth::Auth;
 use crate::http::dispatch::{App, Traffic};
-use crate::http::server::{self, Server};
+use crate::http::front::{self, Front};
 use crate::invoke::Invoker;
 use crate::registry::{Defaults, Registry};
 use crate::tokens::InternalTokens;
@@ -26,10 +26,10 @@ pub fn defaults(config: &ServeConfig) -> Defaults {
     }
 }
 
-/// Binds the socket, then starts the HTTP workers over `registry`; the
+/// Binds the socket, then starts the HTTP front over `registry`; the
 /// functions' `alyx_url` defaults to the bound address.
-pub fn start_server(config: &ServeConfig, registry: Arc<Registry>) -> Result<Server, Error> {
-    let bound = server::bind(&config.listen)?;
+pub fn start_server(config: &ServeConfig, registry: Arc<Registry>) -> Result<Front, Error> {
+    let bound = front::bind(&config.listen)?;
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
     let app = App {
@@ -38,8 +38,27 @@ pub fn start_server(config: &ServeConfig, registry: Arc<Registry>) -> Result<Ser
         registry,
         traffic: Traffic::default(),
     };
-    bound.serve(Arc::new(app), config.workers, config.max_body)
+    bound.serve(Arc::new(app), front_config(config))
 }
+
+/// The front's threads, connection cap and per-connection limits.
+pub fn front_config(config: &ServeConfig) -> front::Config {
+    front::Config {
+        workers: config.workers,
+        max_connections: config.max_connections,
+        limits: front::Limits {
+            max_header_bytes: usize::try_from(config.max_header_bytes).unwrap_or(usize::MAX),
+            max_body: config.max_body,
+            header_timeout: config.header_timeout,
+            body_timeout: config.body_timeout,
+            keepalive_timeout: config.keepalive_timeout,
+            write_timeout: WRITE_TIMEOUT,
+        },
+    }
+}
+
+/// A client that stops reading is given up on after this long without progress.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The dev loop's debounce delays and build timeout.
 pub fn dev_options(config: &ServeConfig) -> DevOptions {

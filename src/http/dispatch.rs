@@ -1,7 +1,9 @@
-//! The HTTP core: one pure function from our [`Request`] to our [`Reply`]
-//! (route → auth → handler), over the parts of the server that handlers
-//! need ([`App`]). No sockets here: the front parses bytes into a
-//! `Request`, calls [`dispatch`] and writes the `Reply`.
+//! The HTTP core: from our [`Request`] to our [`Reply`] (route → auth →
+//! handler) over the parts of the server that handlers need ([`App`]). No
+//! sockets here: the front parses bytes into a `Request`, asks
+//! [`App::admit`] (on its poller: route, auth, a function's place) and runs
+//! [`App::handle`] on a worker. [`dispatch`] does both in one step, for
+//! tests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,12 +11,13 @@ use std::time::Instant;
 
 use super::api;
 use super::auth::{Auth, bearer};
+use super::front::{Handler, Lane, Reject};
 use super::invoke;
 use super::reply::Reply;
 use super::request::Request;
 use super::respond::ApiError;
 use super::router::{Route, route};
-use crate::invoke::Invoker;
+use crate::invoke::{Admission, Caller, Invoker};
 use crate::random::unique_id;
 use crate::registry::Registry;
 
@@ -39,7 +42,6 @@ impl Traffic {
     }
 
     fn enter(&self) -> InFlight<'_> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight(&self.in_flight)
     }
@@ -62,28 +64,90 @@ pub struct App {
     pub traffic: Traffic,
 }
 
-/// Answers one request; adds `X-Request-ID` (the client's, when it is 1 to
-/// 128 visible characters, else a new one) and logs the outcome.
-pub fn dispatch(request: &Request, app: &App) -> Reply {
-    let _in_flight = app.traffic.enter();
-    let start = Instant::now();
-    let id = match request.header("X-Request-ID") {
-        Some(id) if valid_request_id(id) => id.to_string(),
-        _ => unique_id(),
-    };
-    let reply = handle(request, app, &id).with_header("X-Request-ID", &id);
-    log_request(request, reply.status, start, &id);
-    reply
+/// What [`App::admit`] hands to [`App::handle`]: the request's id, its
+/// route and caller, and the function's place for an invocation.
+pub struct Ticket {
+    id: String,
+    route: Route,
+    caller: Caller,
+    admission: Option<Admission>,
+    start: Instant,
 }
 
-fn log_request(request: &Request, status: u16, start: Instant, id: &str) {
+impl Handler for App {
+    type Ticket = Ticket;
+
+    /// Routes and authenticates; an invocation also takes its function's
+    /// place now, so calls waiting for a worker count against `queue_depth`.
+    fn admit(&self, request: &Request) -> Result<(Lane, Ticket), Reply> {
+        self.traffic.requests.fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        let id = request_id(request);
+        let caller = self.auth.identify(request.header("Authorization").and_then(bearer));
+        let route = route(&request.method, &request.path, request.query.is_some());
+        let Route::Invoke(name) = &route else {
+            return Ok((Lane::Control, Ticket { id, route, caller, admission: None, start }));
+        };
+        let admitted =
+            self.auth.api(caller).and_then(|()| self.invoker.admit(name).map_err(ApiError::Invocation));
+        match admitted {
+            Ok(admission) => {
+                Ok((Lane::Invoke, Ticket { id, route, caller, admission: Some(admission), start }))
+            }
+            Err(refused) => Err(finish(request, refused.reply(&id), &id, start)),
+        }
+    }
+
+    fn handle(&self, request: Request, ticket: Ticket) -> Reply {
+        let _in_flight = self.traffic.enter();
+        let Ticket { id, route, caller, admission, start } = ticket;
+        let reply = self.run(&request, route, caller, admission, &id);
+        finish(&request, reply, &id, start)
+    }
+
+    fn reject(&self, why: Reject) -> Reply {
+        let error = match why {
+            Reject::BadRequest(reason) => ApiError::BadRequest { reason },
+            Reject::HeaderTooLarge => ApiError::HeaderTooLarge,
+            Reject::VersionNotSupported => ApiError::VersionNotSupported,
+            Reject::BodyTooLarge => ApiError::BodyTooLarge,
+            Reject::Timeout => ApiError::RequestTimeout,
+            Reject::Overloaded => ApiError::Overloaded,
+            Reject::Internal => ApiError::Internal,
+        };
+        let id = unique_id();
+        error.reply(&id).with_header("X-Request-ID", &id)
+    }
+}
+
+/// Answers one request in one step (admit, then handle): what the front
+/// does, without sockets or threads.
+pub fn dispatch(request: &Request, app: &App) -> Reply {
+    match app.admit(request) {
+        Ok((_, ticket)) => app.handle(request.clone(), ticket),
+        Err(refused) => refused,
+    }
+}
+
+/// The client's `X-Request-ID` when it is 1 to 128 visible characters,
+/// else a new one.
+fn request_id(request: &Request) -> String {
+    match request.header("X-Request-ID") {
+        Some(id) if valid_request_id(id) => id.to_string(),
+        _ => unique_id(),
+    }
+}
+
+/// Adds `X-Request-ID` and logs the outcome.
+fn finish(request: &Request, reply: Reply, id: &str, start: Instant) -> Reply {
     let took = start.elapsed().as_secs_f64() * 1000.0;
-    let (method, path) = (&request.method, &request.path);
+    let (method, path, status) = (&request.method, &request.path, reply.status);
     if status >= 500 {
         log::warn!("{method} {path} -> {status} ({took:.1} ms, request {id})");
     } else {
         log::debug!("{method} {path} -> {status} ({took:.1} ms, request {id})");
     }
+    reply.with_header("X-Request-ID", id)
 }
 
 /// Request ids we echo: 1 to 128 visible ASCII characters.
@@ -91,32 +155,41 @@ fn valid_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
-fn handle(request: &Request, app: &App, id: &str) -> Reply {
-    let caller = app.auth.identify(request.header("Authorization").and_then(bearer));
-    let registry = &app.registry;
-    let api = |handler: &dyn Fn() -> Reply| match app.auth.api(caller) {
-        Ok(()) => handler(),
-        Err(refused) => refused.reply(id),
-    };
-    match route(&request.method, &request.path, request.query.is_some()) {
-        Route::Health => api::health(registry),
-        Route::Live => api::live(),
-        Route::Ready => api::ready(registry),
-        Route::HealthStats => api::health_stats(registry, &app.traffic),
-        Route::Metrics => api::metrics(registry),
-        Route::ListFunctions => api(&|| api::list(registry)),
-        Route::FunctionStats => api(&|| api::stats(registry)),
-        Route::GetFunction(name) => api(&|| api::function(registry, &name, id)),
-        Route::Reload => match app.auth.admin(caller) {
-            Ok(()) => api::reload(registry),
+impl App {
+    /// The handler of each route.
+    fn run(
+        &self,
+        request: &Request,
+        route: Route,
+        caller: Caller,
+        admission: Option<Admission>,
+        id: &str,
+    ) -> Reply {
+        let registry = &self.registry;
+        let api = |handler: &dyn Fn() -> Reply| match self.auth.api(caller) {
+            Ok(()) => handler(),
             Err(refused) => refused.reply(id),
-        },
-        Route::Invoke(name) => api(&|| invoke::invoke(&app.invoker, request, &name, caller, id)),
-        Route::NotFound => {
-            ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
-        }
-        Route::MethodNotAllowed(allow) => {
-            ApiError::MethodNotAllowed { path: request.path.clone(), allow }.reply(id)
+        };
+        match route {
+            Route::Health => api::health(registry),
+            Route::Live => api::live(),
+            Route::Ready => api::ready(registry),
+            Route::HealthStats => api::health_stats(registry, &self.traffic),
+            Route::Metrics => api::metrics(registry),
+            Route::ListFunctions => api(&|| api::list(registry)),
+            Route::FunctionStats => api(&|| api::stats(registry)),
+            Route::GetFunction(name) => api(&|| api::function(registry, &name, id)),
+            Route::Reload => match self.auth.admin(caller) {
+                Ok(()) => api::reload(registry),
+                Err(refused) => refused.reply(id),
+            },
+            Route::Invoke(name) => invoke::invoke(&self.invoker, request, &name, caller, id, admission),
+            Route::NotFound => {
+                ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
+            }
+            Route::MethodNotAllowed(allow) => {
+                ApiError::MethodNotAllowed { path: request.path.clone(), allow }.reply(id)
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::reply::Reply;
 use super::request::{BodyError, Request};
 use super::respond::{ApiError, with_status};
-use crate::invoke::{Caller, Failure, Invocation, Invoker, Outcome, Trigger};
+use crate::invoke::{Admission, Caller, Failure, Invocation, Invoker, Outcome, Trigger};
 use crate::runtime::LogLine;
 use crate::units::format_rfc3339;
 
@@ -78,7 +78,14 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 /// Invokes over HTTP: the body (or query) becomes the input of one
 /// [`Invocation`], and its [`Outcome`] becomes the response envelope.
-pub fn invoke(invoker: &Invoker, request: &Request, name: &str, caller: Caller, request_id: &str) -> Reply {
+pub fn invoke(
+    invoker: &Invoker,
+    request: &Request,
+    name: &str,
+    caller: Caller,
+    request_id: &str,
+    admission: Option<Admission>,
+) -> Reply {
     let body = match &request.body {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return ApiError::BodyTooLarge.reply(request_id),
@@ -94,6 +101,7 @@ pub fn invoke(invoker: &Invoker, request: &Request, name: &str, caller: Caller, 
         trigger: Trigger::Http,
         request_id: request_id.to_string(),
         caller,
+        admission,
     };
     respond(invoker.run(invocation))
 }

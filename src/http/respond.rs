@@ -27,6 +27,18 @@ pub enum ApiError {
     BodyTooLarge,
     /// The body could not be read.
     BodyUnreadable,
+    /// The request is malformed or its framing ambiguous.
+    BadRequest { reason: &'static str },
+    /// The head or the body did not arrive in time.
+    RequestTimeout,
+    /// The request head is larger than `max_header_bytes`.
+    HeaderTooLarge,
+    /// Not HTTP/1.x.
+    VersionNotSupported,
+    /// Too many connections, or the server is stopping.
+    Overloaded,
+    /// A handler failed unexpectedly.
+    Internal,
     /// The invocation was refused or failed.
     Invocation(Failure),
     /// The function answered with its own `{"success": false}` envelope.
@@ -59,7 +71,12 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::AdminDisabled => status(403, "ADMIN_DISABLED", NONE),
         ApiError::BadJson { .. } => status(400, "BAD_JSON", NONE),
         ApiError::BodyTooLarge => status(413, "PAYLOAD_TOO_LARGE", NONE),
-        ApiError::BodyUnreadable => status(400, "BAD_REQUEST", NONE),
+        ApiError::BodyUnreadable | ApiError::BadRequest { .. } => status(400, "BAD_REQUEST", NONE),
+        ApiError::RequestTimeout => status(408, "REQUEST_TIMEOUT", NONE),
+        ApiError::HeaderTooLarge => status(431, "HEADERS_TOO_LARGE", NONE),
+        ApiError::VersionNotSupported => status(505, "HTTP_VERSION_NOT_SUPPORTED", NONE),
+        ApiError::Overloaded => status(503, "SERVER_BUSY", RETRY_SOON),
+        ApiError::Internal => status(500, "INTERNAL_ERROR", NONE),
         ApiError::Reported => status(500, "PLUGIN_ERROR", NONE),
         ApiError::Invocation(failure) => invocation_status(failure),
     }
@@ -103,6 +120,12 @@ impl ApiError {
             ApiError::BadJson { message } => message.clone(),
             ApiError::BodyTooLarge => "the request body is larger than max_body".into(),
             ApiError::BodyUnreadable => "the request body could not be read".into(),
+            ApiError::BadRequest { reason } => format!("bad request: {reason}"),
+            ApiError::RequestTimeout => "the request did not arrive in time".into(),
+            ApiError::HeaderTooLarge => "the request head is larger than max_header_bytes".into(),
+            ApiError::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported".into(),
+            ApiError::Overloaded => "the server is at its connection limit or stopping".into(),
+            ApiError::Internal => "the request failed unexpectedly".into(),
             ApiError::Reported => "the function reported a failure".into(),
             ApiError::Invocation(failure) => failure.to_string(),
         }
@@ -195,11 +218,38 @@ mod tests {
             ApiError::BadJson { message: "m".into() },
             ApiError::BodyTooLarge,
             ApiError::BodyUnreadable,
+            ApiError::BadRequest { reason: "r" },
+            ApiError::RequestTimeout,
+            ApiError::HeaderTooLarge,
+            ApiError::VersionNotSupported,
+            ApiError::Overloaded,
+            ApiError::Internal,
             ApiError::Reported,
             ApiError::Invocation(Failure::NotFound { function: function() }),
             ApiError::Invocation(Failure::NotLoaded { function: function() }),
             ApiError::Invocation(Failure::QueueFull { function: function() }),
         ];
+        for e in &all {
+            match e {
+                ApiError::NoRoute { .. }
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::Unauthorized
+                | ApiError::AdminRequired
+                | ApiError::AdminDisabled
+                | ApiError::BadJson { .. }
+                | ApiError::BodyTooLarge
+                | ApiError::BodyUnreadable
+                | ApiError::BadRequest { .. }
+                | ApiError::RequestTimeout
+                | ApiError::HeaderTooLarge
+                | ApiError::VersionNotSupported
+                | ApiError::Overloaded
+                | ApiError::Internal
+                | ApiError::Reported
+                | ApiError::Invocation(Failure::NotFound { .. } | Failure::NotLoaded { .. })
+                | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_)) => {}
+            }
+        }
         all.extend(runtime.into_iter().map(|e| ApiError::Invocation(Failure::Runtime(e))));
         all
     }
@@ -231,6 +281,12 @@ mod tests {
             (400, "BAD_JSON", h(&[])),
             (413, "PAYLOAD_TOO_LARGE", h(&[])),
             (400, "BAD_REQUEST", h(&[])),
+            (400, "BAD_REQUEST", h(&[])),
+            (408, "REQUEST_TIMEOUT", h(&[])),
+            (431, "HEADERS_TOO_LARGE", h(&[])),
+            (505, "HTTP_VERSION_NOT_SUPPORTED", h(&[])),
+            (503, "SERVER_BUSY", h(&[("Retry-After", "1")])),
+            (500, "INTERNAL_ERROR", h(&[])),
             (500, "PLUGIN_ERROR", h(&[])),
             (404, "FUNCTION_NOT_FOUND", h(&[])),
             (503, "FUNCTION_NOT_LOADED", h(&[("Retry-After", "5")])),

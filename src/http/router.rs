@@ -24,8 +24,16 @@ pub enum Route {
 
 /// Routes a request. `path` excludes the query string; `has_query` says
 /// whether there was one: `GET /api/functions/{name}?…` invokes with the
-/// query parameters as input, a bare GET describes the function.
+/// query parameters as input, a bare GET describes the function. `HEAD` is
+/// answered like `GET` where that has no side effects, and never invokes.
 pub fn route(method: &str, path: &str, has_query: bool) -> Route {
+    match (method, route_get_or_post(method, path, has_query)) {
+        ("HEAD", Route::Invoke(_)) => Route::MethodNotAllowed("GET, POST"),
+        (_, route) => route,
+    }
+}
+
+fn route_get_or_post(method: &str, path: &str, has_query: bool) -> Route {
     let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (get, post) = (method == "GET" || method == "HEAD", method == "POST");
@@ -74,6 +82,14 @@ mod tests {
         assert_eq!(route("HEAD", "/health/ready", false), Route::Ready);
         assert_eq!(route("GET", "/health/stats", false), Route::HealthStats);
         assert_eq!(route("GET", "/metrics", false), Route::Metrics);
+    }
+
+    #[test]
+    fn head_describes_but_never_invokes() {
+        assert_eq!(route("HEAD", "/api/functions/hello", false), Route::GetFunction("hello".into()));
+        assert_eq!(route("HEAD", "/api/functions/hello", true), Route::MethodNotAllowed("GET, POST"));
+        assert_eq!(route("HEAD", "/api/functions/hello/invoke", false), Route::MethodNotAllowed("GET, POST"));
+        assert_eq!(route("HEAD", "/health/live", false), Route::Live);
     }
 
     #[test]

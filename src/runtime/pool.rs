@@ -111,6 +111,11 @@ impl Pool {
         self.waiting.load(Ordering::SeqCst)
     }
 
+    /// The most instances this pool runs at once.
+    pub fn capacity(&self) -> usize {
+        self.max_instances
+    }
+
     pub fn stats(&self) -> PoolStats {
         let idle: usize = self.shards.iter().map(ShardPool::len).sum();
         let total = self.total.load(Ordering::SeqCst);
