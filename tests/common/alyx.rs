@@ -34,12 +34,17 @@ impl Folder {
     }
 
     pub fn serve(self, flags: &[&str]) -> Alyx {
-        Alyx::start(self, "serve", flags)
+        Alyx::start(self, "serve", flags, None)
+    }
+
+    /// `alyx serve` with its soft and hard open-file limits at `limit`.
+    pub fn serve_with_open_files(self, limit: u64, flags: &[&str]) -> Alyx {
+        Alyx::start(self, "serve", flags, Some(limit))
     }
 
     /// `alyx dev` on this folder.
     pub fn dev(self, flags: &[&str]) -> Alyx {
-        Alyx::start(self, "dev", flags)
+        Alyx::start(self, "dev", flags, None)
     }
 }
 
@@ -59,11 +64,17 @@ pub struct Alyx {
 }
 
 impl Alyx {
-    fn start(folder: Folder, mode: &str, flags: &[&str]) -> Alyx {
+    fn start(folder: Folder, mode: &str, flags: &[&str], open_files: Option<u64>) -> Alyx {
         let dir = folder.0.to_str().unwrap().to_string();
         let mut args = vec![mode, "--listen", "127.0.0.1:0", "--dir", &dir, "--workers", "8"];
         args.extend_from_slice(flags);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_alyx"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_alyx"));
+        if let Some(limit) = open_files {
+            // `prlimit` (util-linux) sets both limits, so alyx cannot raise them.
+            command = Command::new("prlimit");
+            command.arg(format!("--nofile={limit}:{limit}")).arg(env!("CARGO_BIN_EXE_alyx"));
+        }
+        let mut child = command
             .args(&args)
             .env("RUST_LOG", "info")
             .current_dir(&folder.0)
@@ -86,6 +97,34 @@ impl Alyx {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The address alyx listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().expect("an address")
+    }
+
+    /// The process id of alyx.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `TERM`) without waiting.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill runs");
+    }
+
+    /// Waits up to `within` for alyx to exit; its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "alyx did not exit within {within:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The next stdout line containing `text`, waiting at most 20 s.

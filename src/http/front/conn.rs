@@ -177,6 +177,11 @@ impl Conn {
         request
     }
 
+    /// The client will send nothing more: close once answered.
+    pub fn close_after_reply(&mut self) {
+        self.keep_alive = false;
+    }
+
     /// Whether the reply must close the connection.
     pub fn closes(&self) -> bool {
         !self.keep_alive

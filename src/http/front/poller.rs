@@ -337,22 +337,34 @@ fn write_flags() -> EventFlags {
 }
 
 /// Reads what is there (at most 64 KiB a turn, so one client cannot hog
-/// the poller), then parses.
+/// the poller), then parses. A client that half-closed after a complete
+/// request still gets its answer.
 fn read(conn: &mut Conn, now: Instant) -> Step {
     if conn.is_busy() {
         return Step::Wait;
     }
     let mut buf = [0u8; 16 << 10];
+    let mut ended = false;
     for _ in 0..4 {
         match (&conn.stream).read(&mut buf) {
-            Ok(0) => return Step::Close,
+            Ok(0) => {
+                ended = true;
+                break;
+            }
             Ok(n) => conn.received(&buf[..n], now),
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => return Step::Close,
         }
     }
-    conn.advance(now)
+    match (conn.advance(now), ended) {
+        (Step::Request(request), true) => {
+            conn.close_after_reply();
+            Step::Request(request)
+        }
+        (_, true) => Step::Close,
+        (step, false) => step,
+    }
 }
 
 /// Writes what is queued until done or the socket is full.
