@@ -62,9 +62,14 @@ pub enum Step {
     Close,
 }
 
+/// Buffers larger than this are given back after a request.
+const KEEP_CAPACITY: usize = 64 << 10;
+
 pub struct Conn {
     pub stream: TcpStream,
     input: Vec<u8>,
+    /// How much of `input` is known to hold no blank line (end of a head).
+    scanned: usize,
     output: Vec<u8>,
     written: usize,
     phase: Phase,
@@ -78,6 +83,7 @@ impl Conn {
         Conn {
             stream,
             input: Vec::new(),
+            scanned: 0,
             output: Vec::new(),
             written: 0,
             phase: Phase::Head { deadline: now + limits.header_timeout, idle: false },
@@ -118,6 +124,12 @@ impl Conn {
 
     /// `None` when the head is complete and the body phase should run.
     fn head(&mut self, now: Instant) -> Option<Step> {
+        if !self.head_may_be_complete() {
+            return Some(match self.input.len() > self.limits.max_header_bytes {
+                true => Step::Refuse(Reject::HeaderTooLarge),
+                false => Step::Read,
+            });
+        }
         let head = match parse_head(&self.input, self.limits.max_header_bytes) {
             Ok(Some(head)) => head,
             Ok(None) => return Some(Step::Read),
@@ -134,6 +146,16 @@ impl Conn {
         let deadline = now + self.limits.body_timeout;
         self.phase = Phase::Body { head, chunked: Chunked::default(), deadline };
         None
+    }
+
+    /// Whether `input` holds a blank line yet: a head trickled in byte by
+    /// byte is then parsed once, not once per byte.
+    fn head_may_be_complete(&mut self) -> bool {
+        let from = self.scanned.saturating_sub(3);
+        let found = self.input[from..].windows(2).any(|w| w == b"\n\n")
+            || self.input[from..].windows(3).any(|w| w == b"\n\r\n");
+        self.scanned = self.input.len();
+        found
     }
 
     fn body(&mut self) -> Option<Step> {
@@ -155,6 +177,10 @@ impl Conn {
         let total = head.len + used;
         let request = self.request(body);
         self.input.drain(..total);
+        self.scanned = 0;
+        if self.input.capacity() > KEEP_CAPACITY {
+            self.input.shrink_to(self.input.len().max(4096));
+        }
         Some(Step::Request(request))
     }
 
@@ -214,6 +240,9 @@ impl Conn {
             return Step::Write;
         }
         self.output.clear();
+        if self.output.capacity() > KEEP_CAPACITY {
+            self.output = Vec::new();
+        }
         self.written = 0;
         match self.phase {
             Phase::Writing { close: true, .. } => Step::Close,
@@ -316,6 +345,31 @@ mod tests {
         assert!(c.closes());
         c.reply(b"bye".to_vec(), false, now);
         assert!(matches!(c.wrote(3, now), Step::Close));
+    }
+
+    #[test]
+    fn a_head_without_its_blank_line_waits_until_the_limit() {
+        let now = Instant::now();
+        let mut c = conn(now);
+        c.received(b"GET / HTTP/1.1\r\nX: ", now);
+        assert!(matches!(c.advance(now), Step::Read));
+        c.received(&[b'a'; 1024], now);
+        assert!(matches!(c.advance(now), Step::Refuse(Reject::HeaderTooLarge)));
+    }
+
+    #[test]
+    fn buffers_grown_by_a_large_request_are_given_back() {
+        let now = Instant::now();
+        let limits = Limits { max_body: 1 << 20, ..LIMITS };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = Conn::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap(), limits, now);
+        c.received(b"POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", now);
+        c.received(&vec![b'x'; 1_000_000], now);
+        request(c.advance(now));
+        assert!(c.input.capacity() <= KEEP_CAPACITY, "input kept {} bytes", c.input.capacity());
+        c.reply(vec![b'y'; 1_000_000], false, now);
+        c.wrote(1_000_000, now);
+        assert!(c.output.capacity() <= KEEP_CAPACITY, "output kept {} bytes", c.output.capacity());
     }
 
     #[test]
