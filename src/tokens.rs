@@ -39,7 +39,7 @@ impl InternalTokens {
     /// True for a token this key issued that has not expired at `now`.
     pub fn verify(&self, token: &str, now: SystemTime) -> bool {
         let Some((expiry_hex, mac)) = token.split_once('.') else { return false };
-        let Ok(expiry) = u64::from_str_radix(expiry_hex, 16) else { return false };
+        let Some(expiry) = parse_expiry(expiry_hex) else { return false };
         let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         expiry > now && constant_time_eq(self.mac(expiry).as_bytes(), mac.as_bytes())
     }
@@ -47,6 +47,14 @@ impl InternalTokens {
     fn mac(&self, expiry: u64) -> String {
         hex(&hmac_sha256(&self.key, expiry.to_string().as_bytes()))
     }
+}
+
+/// The expiry exactly as [`InternalTokens::issue`] writes it: lower-case hex
+/// digits, no sign, no leading zero. `u64::from_str_radix` alone would also
+/// take `+` and upper case, so one token would have several spellings.
+fn parse_expiry(text: &str) -> Option<u64> {
+    let canonical = !text.starts_with('0') && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    u64::from_str_radix(text, 16).ok().filter(|_| canonical)
 }
 
 #[cfg(test)]
@@ -73,5 +81,30 @@ mod tests {
         assert!(!tokens.verify(&later, now), "a later expiry with the old MAC");
         assert!(!tokens.verify("garbage", now));
         assert!(!tokens.verify("zz.00", now));
+    }
+
+    #[test]
+    fn the_expiry_is_lower_case_hex_digits_only() {
+        let tokens = InternalTokens::new();
+        // An expiry whose hex has letters, so upper case is another spelling.
+        let now = UNIX_EPOCH + Duration::from_secs(0x7abc_def0);
+        let token = tokens.issue(now);
+        let (expiry, mac) = token.split_once('.').unwrap();
+        assert_eq!(expiry, "7abce01c");
+        assert!(tokens.verify(&token, now));
+        for respelled in
+            [format!("+{expiry}"), format!("0{expiry}"), expiry.to_uppercase(), format!(" {expiry}")]
+        {
+            assert!(!tokens.verify(&format!("{respelled}.{mac}"), now), "{respelled}");
+        }
+    }
+
+    #[test]
+    fn expiries_parse_only_in_the_issued_spelling() {
+        assert_eq!(parse_expiry("6a1b2c3d"), Some(0x6a1b_2c3d));
+        assert_eq!(parse_expiry("0"), None, "issued expiries are in the future, never 0");
+        for bad in ["", "+1", "-1", "01", "1A", "0x1", "1 ", "12345678901234567"] {
+            assert_eq!(parse_expiry(bad), None, "{bad:?}");
+        }
     }
 }
