@@ -1,6 +1,7 @@
 //! The few cryptographic helpers alyx needs, written once: SHA-256 as hex
 //! (plugin hashes), HMAC-SHA256 (internal tokens; webhook signatures next),
-//! hex encoding and a constant-time comparison for secrets.
+//! hex and base64 encoding (HTTP responses carry output that is not text as
+//! base64) and a constant-time comparison for secrets.
 
 use sha2::{Digest, Sha256};
 
@@ -33,6 +34,26 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Standard base64 with padding (RFC 4648, section 4).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(base64_len(bytes.len()));
+    for chunk in bytes.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let group = byte(0) << 16 | byte(1) << 8 | byte(2);
+        for i in 0..4 {
+            let digit = ALPHABET[(group >> (18 - 6 * i) & 0x3f) as usize];
+            out.push(if i <= chunk.len() { digit as char } else { '=' });
+        }
+    }
+    out
+}
+
+/// The length of [`base64`] of `n` bytes.
+pub fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
 /// Compares without an early exit, so timing does not reveal how much of a
 /// secret matched (the length is not secret).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -61,6 +82,30 @@ mod tests {
     fn hex_is_lower_case_and_two_digits_a_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
         assert_eq!(hex(&[]), "");
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_4648_test_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+            assert_eq!(base64_len(plain.len()), encoded.len());
+        }
+    }
+
+    #[test]
+    fn base64_uses_the_whole_alphabet() {
+        assert_eq!(base64(&[0x00, 0x10, 0x83, 0x10, 0x51, 0x87]), "ABCDEFGH");
+        assert_eq!(base64(&[0xfb, 0xff, 0xbf]), "+/+/");
+        assert_eq!(base64(&[0xff, 0xfe]), "//4=");
     }
 
     #[test]

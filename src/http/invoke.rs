@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::reply::Reply;
 use super::request::{BodyError, Request};
 use super::respond::{ApiError, with_status};
+use crate::crypto::base64;
 use crate::invoke::{Admission, Caller, Failure, Invocation, Invoker, Outcome, Trigger};
 use crate::runtime::LogLine;
 use crate::units::format_rfc3339;
@@ -135,10 +136,13 @@ pub fn respond(outcome: Outcome) -> Reply {
 }
 
 /// A plugin's output: its own envelope if it returned one (a failure there
-/// is [`ApiError::Reported`]), else the output.
+/// is [`ApiError::Reported`]), else the output; output that is not JSON is
+/// a string, in base64 when it is not text (see [`not_json`]).
 fn from_output(output: &[u8]) -> (Option<ApiError>, Map<String, Value>) {
-    let value = serde_json::from_slice::<Value>(output)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(output).into_owned()));
+    let (value, encoding) = match serde_json::from_slice::<Value>(output) {
+        Ok(value) => (value, None),
+        Err(_) => not_json(output),
+    };
     if let Value::Object(map) = &value
         && let Some(Value::Bool(success)) = map.get("success")
     {
@@ -151,8 +155,34 @@ fn from_output(output: &[u8]) -> (Option<ApiError>, Map<String, Value>) {
     let mut body = Map::new();
     body.insert("success".into(), json!(true));
     body.insert("output".into(), value);
+    if let Some(encoding) = encoding {
+        body.insert("output_encoding".into(), json!(encoding));
+    }
     body.insert("error".into(), Value::Null);
     (None, body)
+}
+
+/// Output that is not JSON, as a string: UTF-8 text as it is (tabs, line
+/// ends and other control characters escaped), unless the escapes would
+/// more than double its length (mostly NUL or other control bytes, six
+/// bytes each in JSON); then, as for bytes that are not UTF-8, base64, named
+/// by `output_encoding`. So the response never exceeds twice the output cap
+/// plus the envelope.
+fn not_json(output: &[u8]) -> (Value, Option<&'static str>) {
+    match std::str::from_utf8(output) {
+        Ok(text) if escaped_len(text) <= 2 * text.len() => (json!(text), None),
+        _ => (json!(base64(output)), Some("base64")),
+    }
+}
+
+/// The length of `text` inside a JSON string, as serde_json escapes it.
+fn escaped_len(text: &str) -> usize {
+    let escaped = |b: &u8| match b {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+        0x00..=0x1f => 6,
+        _ => 1,
+    };
+    text.as_bytes().iter().map(escaped).sum()
 }
 
 /// The fields of a plugin's envelope other than the envelope's own, as the
@@ -223,6 +253,42 @@ mod tests {
         assert_eq!((b["success"].clone(), b["output"]["greeting"].clone()), (json!(true), json!("hi")));
         assert_eq!((b["request_id"].clone(), b["duration_ms"].clone()), (json!("r1"), json!(1.5)));
         assert_eq!(body(&respond(outcome(Ok(b"plain text".to_vec()))))["output"], "plain text");
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_a_string_control_characters_and_all() {
+        let b = body(&respond(outcome(Ok("tab\there\r\nnul \0 bell \x07 é".as_bytes().to_vec()))));
+        assert_eq!(b["output"], "tab\there\r\nnul \0 bell \x07 é");
+        assert_eq!(b.get("output_encoding"), None);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_base64_and_say_so() {
+        let b = body(&respond(outcome(Ok(b"\xff\xfe ok".to_vec()))));
+        assert_eq!((b["output"].clone(), b["output_encoding"].clone()), (json!("//4gb2s="), json!("base64")));
+        assert_eq!(b["success"], true);
+    }
+
+    #[test]
+    fn text_that_escaping_would_blow_up_is_base64_too() {
+        let b = body(&respond(outcome(Ok(vec![0; 6]))));
+        assert_eq!((b["output"].clone(), b["output_encoding"].clone()), (json!("AAAAAAAA"), json!("base64")));
+    }
+
+    #[test]
+    fn the_response_is_at_most_twice_the_output() {
+        let envelope = respond(outcome(Ok(Vec::new()))).body.len();
+        let outputs = [[0u8; 4], [0xff; 4], *b"\t\n\r\"", *b"\x01ab\x1f", *b"\x01abc"];
+        for output in outputs.map(|pattern| pattern.repeat(1 << 18)) {
+            let size = respond(outcome(Ok(output.clone()))).body.len();
+            assert!(size <= 2 * output.len() + envelope + 64, "{size} bytes for {:?}…", &output[..4]);
+        }
+    }
+
+    #[test]
+    fn the_escaped_length_is_what_serde_json_writes() {
+        let text = "a\"\\\n\r\t\x08\x0c\0\x1f\x7f é€";
+        assert_eq!(escaped_len(text), serde_json::to_string(text).unwrap().len() - 2);
     }
 
     #[test]
