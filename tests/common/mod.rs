@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod alyx;
+pub mod run;
 pub mod temp_dir;
 
 pub use temp_dir::TempDir;
