@@ -329,12 +329,14 @@ fn read_memory(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<u6
     }
 }
 
+/// Host patterns, checked by the runtime's own rule; one that can never
+/// match (a port, scheme or path; IPv6 has two colons or more) is a warning.
 fn read_hosts(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String> {
     let hosts = c.strings(field, value);
     for (i, host) in hosts.iter().enumerate() {
-        if let Err(e) = glob::Pattern::new(host) {
+        if let Err(e) = crate::runtime::check_host_pattern(host) {
             c.error(&format!("{field}[{i}]"), format!("invalid pattern {host:?}: {e}"));
-        } else if host.contains(':') || host.contains('/') {
+        } else if host.matches(':').count() == 1 || host.contains('/') {
             c.warn(
                 &format!("{field}[{i}]"),
                 format!(

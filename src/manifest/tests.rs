@@ -180,3 +180,17 @@ fn invalid_yaml_is_one_error() {
     assert!(m.is_none());
     assert!(problems[0].contains("not valid YAML"), "{problems:?}");
 }
+
+#[test]
+fn host_patterns_are_checked_by_the_runtimes_rule() {
+    let (m, problems) =
+        parse_text(r#"allowed_hosts: ["**.example.com", "::1", "fe80::*", "a.**.com", "x.com:8080"]"#);
+    assert!(m.is_none());
+    assert_eq!(
+        problems,
+        [
+            "functions/hello/manifest.yaml: allowed_hosts[3]: invalid pattern \"a.**.com\": `**` may only be the first label, as in **.example.com",
+            "functions/hello/manifest.yaml: warning: allowed_hosts[4]: \"x.com:8080\" has a port, scheme or path; entries match host names only, so it never matches",
+        ]
+    );
+}

@@ -9,6 +9,7 @@
 mod binary;
 mod error;
 mod host_env;
+mod hosts;
 mod instance;
 mod kernel;
 mod limits;
@@ -21,6 +22,7 @@ mod user;
 mod wasi;
 
 pub use error::{Error, MemoryLimit, TimeLimit};
+pub use hosts::check_pattern as check_host_pattern;
 pub use instance::{CallReport, Instance};
 pub use limits::{DEFAULT_MEMORY_BYTES, Limits};
 pub use outbound::HttpClient;

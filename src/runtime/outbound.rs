@@ -1,9 +1,11 @@
-//! Outbound HTTP for plugins: the `allowed_hosts` policy, one shared ureq
-//! agent (so connections are pooled across calls and functions), and the caps
-//! a plugin cannot lift: the call's remaining time and a response size.
+//! Outbound HTTP for plugins: one shared ureq agent (so connections are
+//! pooled across calls and functions), checked against the `allowed_hosts`
+//! policy (`hosts.rs`), and the caps a plugin cannot lift: the call's
+//! remaining time and a response size.
 //!
 //! The URL is parsed once and that same `Uri` is both checked and sent, so the
-//! host the policy approved is the host ureq connects to. Redirects are not
+//! host the policy approved is the host ureq connects to, and the `Host`
+//! header names it too (a plugin's own is dropped). Redirects are not
 //! followed: a redirect to a host outside `allowed_hosts` would otherwise get
 //! around the policy, so the plugin sees the 3xx response itself.
 
@@ -15,61 +17,13 @@ use serde::Deserialize;
 use ureq::AsSendBody;
 use ureq::http::{self, HeaderName, HeaderValue, Uri, header};
 
+use super::hosts::{AllowedHosts, unbracket};
+
 /// Overall budget for one request when the call itself has no deadline.
 const NO_DEADLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest wait for a connection (TCP and TLS), whatever time the call has.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Host names are case-insensitive; `*` spans dots (there are no separators).
-const HOST_MATCH: glob::MatchOptions = glob::MatchOptions {
-    case_sensitive: false,
-    require_literal_separator: false,
-    require_literal_leading_dot: false,
-};
-
-/// Host name globs a plugin may reach; an empty list denies everything.
-#[derive(Debug, Clone)]
-pub struct AllowedHosts {
-    patterns: Vec<String>,
-    compiled: Vec<glob::Pattern>,
-}
-
-impl AllowedHosts {
-    /// Compiles the patterns; an invalid glob is an error naming it.
-    pub fn new(patterns: &[String]) -> Result<AllowedHosts, String> {
-        let compiled = patterns.iter().map(|p| compile(p)).collect::<Result<_, _>>()?;
-        Ok(AllowedHosts { patterns: patterns.to_vec(), compiled })
-    }
-
-    pub fn deny_all() -> AllowedHosts {
-        AllowedHosts { patterns: Vec::new(), compiled: Vec::new() }
-    }
-
-    /// True when the host name (no port) equals an entry or matches its glob.
-    /// Case is ignored, and an IPv6 literal may be written with or without
-    /// its brackets. No DNS: `localhost` is not `127.0.0.1`.
-    pub fn allows(&self, host: &str) -> bool {
-        let host = unbracket(host);
-        self.patterns.iter().zip(&self.compiled).any(|(text, glob)| {
-            unbracket(text).eq_ignore_ascii_case(host) || glob.matches_with(host, HOST_MATCH)
-        })
-    }
-
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
-    }
-}
-
-fn compile(pattern: &str) -> Result<glob::Pattern, String> {
-    glob::Pattern::new(pattern)
-        .map_err(|e| format!("allowed_hosts: invalid pattern {pattern:?}: {} (at {})", e.msg, e.pos))
-}
-
-/// `[::1]` → `::1`; anything else unchanged.
-fn unbracket(host: &str) -> &str {
-    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
-}
 
 /// A request a plugin wants sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -273,7 +227,9 @@ fn check_policy(host: &str, url: &str, allowed: &AllowedHosts) -> Result<(), Htt
 
 /// Method, URI and the plugin's headers. A `content-length` from the plugin
 /// is dropped: the client sets the true one, and a wrong one would hang the
-/// server or fail the send.
+/// server or fail the send. So is a `host`: the client sends the URL's, the
+/// one `allowed_hosts` approved (another would reach a different virtual
+/// host, or mislead a proxy, behind an allowed address).
 fn request_head(req: &HttpRequest, uri: Uri) -> Result<http::request::Parts, HttpError> {
     let refuse = |message: String| HttpError::Transport { url: req.url.clone(), message };
     let method = http::Method::from_bytes(req.method.as_bytes())
@@ -284,8 +240,12 @@ fn request_head(req: &HttpRequest, uri: Uri) -> Result<http::request::Parts, Htt
             .map_err(|_| refuse(format!("invalid header name {name:?}")))?;
         let value = HeaderValue::from_str(value)
             .map_err(|_| refuse(format!("invalid value for header {name:?}: {value:?}")))?;
-        if name != header::CONTENT_LENGTH {
-            builder = builder.header(name, value);
+        match name {
+            header::CONTENT_LENGTH => {}
+            header::HOST => {
+                log::debug!("http: the plugin's host header {value:?} is ignored; the URL's is sent")
+            }
+            _ => builder = builder.header(name, value),
         }
     }
     let request = builder.body(()).map_err(|e| refuse(e.to_string()))?;
@@ -526,41 +486,6 @@ mod tests {
     }
 
     #[test]
-    fn host_globs_match_as_the_reference_does() {
-        assert!(hosts(&["api.example.com"]).allows("api.example.com"));
-        assert!(!hosts(&["api.example.com"]).allows("example.com"));
-        assert!(hosts(&["*.internal"]).allows("db.eu.internal"));
-        assert!(!hosts(&["*.internal"]).allows("internal.example.com"));
-        assert!(hosts(&["jsonplaceholder.*.com"]).allows("jsonplaceholder.typicode.com"));
-        assert!(hosts(&["*"]).allows("anything.at.all"));
-        assert!(hosts(&["127.0.0.*"]).allows("127.0.0.1"));
-        assert!(!hosts(&["127.0.0.*"]).allows("127.0.1.1"));
-        assert!(!hosts(&["127.0.0.1:8080"]).allows("127.0.0.1"));
-        assert!(!hosts(&["localhost"]).allows("127.0.0.1"));
-        assert!(!hosts(&["127.0.0.1"]).allows("localhost"));
-        assert!(!hosts(&[]).allows("example.com"));
-        assert!(!AllowedHosts::deny_all().allows("example.com"));
-        assert!(hosts(&["other.com", "example.com"]).allows("example.com"));
-    }
-
-    #[test]
-    fn host_names_ignore_case_and_ipv6_brackets() {
-        assert!(hosts(&["API.Example.com"]).allows("api.example.COM"));
-        assert!(hosts(&["*.EXAMPLE.com"]).allows("a.example.com"));
-        assert!(hosts(&["[::1]"]).allows("::1"));
-        assert!(hosts(&["::1"]).allows("[::1]"));
-        assert!(!hosts(&["::1"]).allows("::2"));
-    }
-
-    #[test]
-    fn invalid_patterns_are_named_and_kept_patterns_are_listed() {
-        let error = AllowedHosts::new(&["ok.com".into(), "[oops".into()]).unwrap_err();
-        assert!(error.starts_with("allowed_hosts: invalid pattern \"[oops\""), "{error}");
-        assert_eq!(hosts(&["a.com", "*.b"]).patterns(), ["a.com", "*.b"]);
-        assert!(AllowedHosts::deny_all().patterns().is_empty());
-    }
-
-    #[test]
     fn extism_request_accepts_null_missing_and_unknown_fields() {
         let r = parse_extism_request(br#"{"url":"http://x/","method":null,"headers":null,"extra":1}"#, None);
         assert_eq!(r.unwrap(), get("http://x/"));
@@ -713,6 +638,18 @@ mod tests {
             head.contains("\r\ncontent-length: 12\r\n") && head.contains("\r\nx-plugin: yes\r\n"),
             "{head}"
         );
+    }
+
+    #[test]
+    fn the_host_header_is_always_the_urls() {
+        let server = Loopback::start(1, |seen| Some(response("200 OK", &[], seen.head.as_bytes())));
+        let req = request("GET", &server.url, &[("Host", "internal.example"), ("HOST", "x")], None);
+        let resp = send_ok(&HttpClient::new(), &req);
+        let head = String::from_utf8(resp.body).unwrap().to_ascii_lowercase();
+        let hosts: Vec<&str> = head.lines().filter(|l| l.starts_with("host:")).collect();
+        let port = server.url.rsplit(':').next().unwrap();
+        assert_eq!(hosts, [format!("host: 127.0.0.1:{port}")], "{head}");
+        server.finish();
     }
 
     #[test]

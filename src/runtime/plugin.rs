@@ -14,8 +14,9 @@ use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Modul
 use super::binary;
 use super::error::Error;
 use super::host_env;
+use super::hosts::AllowedHosts;
 use super::limits::Limits;
-use super::outbound::{AllowedHosts, HttpClient};
+use super::outbound::HttpClient;
 use super::signature::{self, describe, is_callable};
 use super::state::{HostState, LogLevel, Shared, Vars};
 use super::user::{self, HostFunction};

@@ -9,9 +9,10 @@ use std::time::{Instant, SystemTime};
 use wasmi_core::LimiterError;
 
 use super::error::{HostError, MemoryLimit};
+use super::hosts::AllowedHosts;
 use super::kernel::Kernel;
 use super::limits::Limits;
-use super::outbound::{AllowedHosts, HttpClient};
+use super::outbound::HttpClient;
 
 /// Log levels, numbered as `get_log_level` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
