@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod invoke;
 pub mod manifest;
+pub mod quote;
 pub mod random;
 pub mod registry;
 pub mod runtime;

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::quote::quote;
+
 /// One Wasm page.
 pub const PAGE: u64 = 64 * 1024;
 
@@ -12,8 +14,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'));
     let (number, unit) = t.split_at(split.unwrap_or(t.len()));
-    let value: f64 =
-        number.parse().map_err(|_| format!("invalid duration {text:?} (expected e.g. 500ms, 2s, 1m)"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {} (expected e.g. 500ms, 2s, 1m)", quote(text)))?;
     let millis = match unit.trim() {
         "" | "ms" => 1.0,
         "us" | "µs" => 0.001,
@@ -21,12 +24,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => 60_000.0,
         "h" => 3_600_000.0,
         other => {
-            return Err(format!("invalid duration unit {other:?} in {text:?} (use ms, s, m or h)"));
+            return Err(format!(
+                "invalid duration unit {} in {} (use ms, s, m or h)",
+                quote(other),
+                quote(text)
+            ));
         }
     };
     let total = value * millis;
     if !total.is_finite() || total > 1e15 {
-        return Err(format!("duration {text:?} is too large"));
+        return Err(format!("duration {} is too large", quote(text)));
     }
     Ok(Duration::from_micros((total * 1000.0).round() as u64))
 }
@@ -38,8 +45,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit());
     let (number, unit) = t.split_at(split.unwrap_or(t.len()));
-    let value: u64 =
-        number.parse().map_err(|_| format!("invalid size {text:?} (expected e.g. 64MiB, 256mb, 17pages)"))?;
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {} (expected e.g. 64MiB, 256mb, 17pages)", quote(text)))?;
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -47,17 +55,21 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 1 << 30,
         "page" | "pages" => PAGE,
         other => {
-            return Err(format!("invalid size unit {other:?} in {text:?} (use b, kb, mb, gb or pages)"));
+            return Err(format!(
+                "invalid size unit {} in {} (use b, kb, mb, gb or pages)",
+                quote(other),
+                quote(text)
+            ));
         }
     };
-    value.checked_mul(factor).ok_or_else(|| format!("size {text:?} is too large"))
+    value.checked_mul(factor).ok_or_else(|| format!("size {} is too large", quote(text)))
 }
 
 /// Parses a memory cap given as pages (a bare number, like the Extism CLI's
 /// `--memory-max`) or as a size with a unit.
 pub fn parse_pages_or_size(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
-        Ok(pages) => pages.checked_mul(PAGE).ok_or_else(|| format!("{text:?} pages is too large")),
+        Ok(pages) => pages.checked_mul(PAGE).ok_or_else(|| format!("{} pages is too large", quote(text))),
         Err(_) => parse_size(text),
     }
 }

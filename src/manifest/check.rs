@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::{LocalPath, Problem, Severity};
+use crate::quote::{clip, quote};
 use crate::units::parse_duration;
 
 /// Reads one field's value (`None` when the key is absent) into the
@@ -71,7 +72,7 @@ impl Checker {
         if written.is_empty() || path.is_absolute() || climbs {
             self.error(
                 field,
-                format!("must be a relative path inside the function folder (got {written:?})"),
+                format!("must be a relative path inside the function folder (got {})", quote(written)),
             );
             return None;
         }
@@ -187,7 +188,7 @@ impl Checker {
                     let Some(key) = self.string(field, k) else {
                         continue;
                     };
-                    if let Some(value) = self.string(&format!("{field}.{key}"), v) {
+                    if let Some(value) = self.string(&format!("{field}.{}", clip(&key)), v) {
                         out.insert(key, value);
                     }
                 }
@@ -224,7 +225,7 @@ fn join(path: &str, key: &str) -> String {
 /// A mapping key as text, for messages (YAML keys need not be strings).
 fn key_text(key: &Value) -> String {
     match key {
-        Value::String(s) => s.clone(),
+        Value::String(s) => clip(s),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         other => kind_of(other).to_string(),

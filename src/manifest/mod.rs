@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::quote::quote;
 use crate::units::parse_size;
 
 mod check;
@@ -300,7 +301,10 @@ fn read_name(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Stri
         Some(v) => c.string(field, v)?,
     };
     if !valid_name(&name) {
-        c.error(field, format!("{name:?} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)"));
+        c.error(
+            field,
+            format!("{} is not a valid name (use 1-64 characters of a-z, 0-9, _ and -)", quote(&name)),
+        );
         return None;
     }
     Some(name)
@@ -310,7 +314,7 @@ fn check_runtime(c: &mut Checker, field: &str, value: Option<&Value>) {
     if let Some(runtime) = c.opt_string(field, value)
         && runtime != "wasm"
     {
-        c.error(field, format!("{runtime:?} is not supported; alyx runs `wasm` functions only"));
+        c.error(field, format!("{} is not supported; alyx runs `wasm` functions only", quote(&runtime)));
     }
 }
 
@@ -318,7 +322,7 @@ fn read_memory(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<u6
     let text = c.opt_string(field, value)?;
     match parse_size(&text) {
         Ok(bytes) if bytes < crate::units::PAGE => {
-            c.error(field, format!("{text:?} is less than one 64 KiB Wasm page"));
+            c.error(field, format!("{} is less than one 64 KiB Wasm page", quote(&text)));
             None
         }
         Ok(bytes) => Some(bytes),
@@ -335,12 +339,13 @@ fn read_hosts(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String
     let hosts = c.strings(field, value);
     for (i, host) in hosts.iter().enumerate() {
         if let Err(e) = crate::runtime::check_host_pattern(host) {
-            c.error(&format!("{field}[{i}]"), format!("invalid pattern {host:?}: {e}"));
+            c.error(&format!("{field}[{i}]"), format!("invalid pattern {}: {e}", quote(host)));
         } else if host.matches(':').count() == 1 || host.contains('/') {
             c.warn(
                 &format!("{field}[{i}]"),
                 format!(
-                    "{host:?} has a port, scheme or path; entries match host names only, so it never matches"
+                    "{} has a port, scheme or path; entries match host names only, so it never matches",
+                    quote(host)
                 ),
             );
         }
@@ -379,11 +384,11 @@ fn read_output(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Pa
 fn read_glob(c: &mut Checker, field: &str, value: &Value) -> Option<glob::Pattern> {
     let glob_text = c.string(field, value)?;
     if glob_text.starts_with('/') || glob_text.split('/').any(|p| p == "..") {
-        c.error(field, format!("must be relative to the function folder (got {glob_text:?})"));
+        c.error(field, format!("must be relative to the function folder (got {})", quote(&glob_text)));
         return None;
     }
     glob::Pattern::new(&glob_text)
-        .map_err(|e| c.error(field, format!("invalid glob {glob_text:?}: {e}")))
+        .map_err(|e| c.error(field, format!("invalid glob {}: {e}", quote(&glob_text))))
         .ok()
 }
 

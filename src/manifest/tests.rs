@@ -194,3 +194,25 @@ fn host_patterns_are_checked_by_the_runtimes_rule() {
         ]
     );
 }
+
+#[test]
+fn messages_repeat_at_most_80_characters_of_a_value() {
+    let long = "root:x:0:0:root:/root:/bin/bash;".repeat(200);
+    let key = "k".repeat(1000);
+    let text = format!(
+        "runtime: {long}\ntimeout: {long}\n{key}: 1\nenv: {{{key}: [1]}}\nroutes: [{{path: {long}}}]"
+    );
+    let (m, problems) = parse_text(&text);
+    assert!(m.is_none());
+    assert_eq!(problems.len(), 5, "{problems:?}");
+    for problem in &problems {
+        assert!(problem.len() < 250, "{problem}");
+    }
+    let start = &long[..80];
+    assert_eq!(
+        problems[1],
+        format!(
+            "functions/hello/manifest.yaml: runtime: \"{start}\"… (6400 bytes) is not supported; alyx runs `wasm` functions only"
+        )
+    );
+}

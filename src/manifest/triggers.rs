@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_yaml_ng::Value;
 
 use super::check::{Checker, Field};
+use crate::quote::quote;
 use crate::units::parse_duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +93,7 @@ pub(super) fn read_route(c: &mut Checker, field: &str, value: &Value) -> Option<
 fn read_route_path(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
     let path = c.required_string(field, value)?;
     if !path.starts_with('/') {
-        c.error(field, format!("must start with / (got {path:?})"));
+        c.error(field, format!("must start with / (got {})", quote(&path)));
         return None;
     }
     Some(path)
@@ -104,7 +105,7 @@ fn read_methods(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<Stri
     methods.iter_mut().for_each(|m| *m = m.to_ascii_uppercase());
     for (i, method) in methods.iter().enumerate() {
         if !METHODS.contains(&method.as_str()) {
-            c.error(&format!("{field}[{i}]"), format!("unknown HTTP method {method:?}"));
+            c.error(&format!("{field}[{i}]"), format!("unknown HTTP method {}", quote(method)));
         }
     }
     if methods.is_empty() {
@@ -151,7 +152,7 @@ fn read_hook_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Option
         "auth" => Some(HookType::Auth),
         "webhook" => Some(HookType::Webhook),
         other => {
-            c.error(field, format!("{other:?} is not a hook type (use database, auth or webhook)"));
+            c.error(field, format!("{} is not a hook type (use database, auth or webhook)", quote(other)));
             None
         }
     }
@@ -163,7 +164,7 @@ fn read_hook_mode(c: &mut Checker, field: &str, value: Option<&Value>) -> Option
         None | Some("async") => Some(HookMode::Async),
         Some("sync") => Some(HookMode::Sync),
         Some(other) => {
-            c.error(field, format!("{other:?} is not a mode (use sync or async)"));
+            c.error(field, format!("{} is not a mode (use sync or async)", quote(other)));
             None
         }
     }
@@ -204,7 +205,7 @@ fn read_verification(c: &mut Checker, field: &str, value: Option<&Value>) -> Opt
 fn read_verification_type(c: &mut Checker, field: &str, value: Option<&Value>) -> String {
     let kind = c.opt_string(field, value).unwrap_or_else(|| "hmac-sha256".into());
     if kind != "hmac-sha256" {
-        c.error(field, format!("{kind:?} is not supported (use hmac-sha256)"));
+        c.error(field, format!("{} is not supported (use hmac-sha256)", quote(&kind)));
     }
     kind
 }
@@ -247,7 +248,10 @@ fn read_schedule_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Op
         "interval" => Some(ScheduleType::Interval),
         "one_time" => Some(ScheduleType::OneTime),
         other => {
-            c.error(field, format!("{other:?} is not a schedule type (use cron, interval or one_time)"));
+            c.error(
+                field,
+                format!("{} is not a schedule type (use cron, interval or one_time)", quote(other)),
+            );
             None
         }
     }
@@ -263,10 +267,10 @@ fn read_expression(
     let message = match kind {
         // TODO(schedules): parse the cron expression (placeholder: counts its fields).
         Some(ScheduleType::Cron) if expression.split_whitespace().count() != 5 => {
-            format!("{expression:?} is not a 5-field cron expression")
+            format!("{} is not a 5-field cron expression", quote(&expression))
         }
         Some(ScheduleType::Interval) if parse_duration(&expression).is_err() => {
-            format!("{expression:?} is not an interval like 5m or 1h")
+            format!("{} is not an interval like 5m or 1h", quote(&expression))
         }
         _ => return Some(expression),
     };
