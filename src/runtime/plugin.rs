@@ -214,9 +214,23 @@ fn to_binary(source: &ModuleSource) -> Result<Vec<u8>, Error> {
     if source.wasm.starts_with(b"\0asm") {
         return Ok(source.wasm.clone());
     }
-    wat::parse_bytes(&source.wasm)
-        .map(|b| b.into_owned())
-        .map_err(|e| Error::Load { message: format!("not a Wasm binary, and not valid WAT text: {e}") })
+    let text = std::str::from_utf8(&source.wasm)
+        .map_err(|e| format!("not UTF-8 (at byte {})", e.valid_up_to()))
+        .and_then(parse_wat);
+    text.map_err(|e| Error::Load { message: format!("not a Wasm binary, and not valid WAT text: {e}") })
+}
+
+/// WAT text to a Wasm binary. An error says what was expected and where,
+/// never the line itself: the file may be anything but WAT, and load
+/// errors reach logs and the API.
+fn parse_wat(text: &str) -> Result<Vec<u8>, String> {
+    let at = |e: wast::Error| {
+        let (line, column) = e.span().linecol_in(text);
+        format!("{} at line {}, column {}", crate::quote::clip(&e.message()), line + 1, column + 1)
+    };
+    let buffer = wast::parser::ParseBuffer::new(text).map_err(at)?;
+    let mut wat = wast::parser::parse::<wast::Wat>(&buffer).map_err(at)?;
+    wat.encode().map_err(at)
 }
 
 /// Indices of the modules in instantiation order: main last.
@@ -396,6 +410,39 @@ mod tests {
         let wasm = importer(&[(host_env::MODULE, host_env::SIGNATURES), (wasi::MODULE, wasi::SIGNATURES)]);
         let plugin = Plugin::compile(PluginSpec::new("all", wasm)).expect("every import is known");
         plugin.instantiate().expect("and the linker provides each with that type");
+    }
+
+    #[track_caller]
+    fn load_error(source: &[u8]) -> String {
+        match Plugin::compile(PluginSpec::new("p", source.to_vec())) {
+            Err(Error::Load { message }) => message,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("{:?} loaded", String::from_utf8_lossy(source)),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_wasm_is_refused_without_repeating_it() {
+        let secret = b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n";
+        assert_eq!(
+            load_error(secret),
+            "not a Wasm binary, and not valid WAT text: expected `(` at line 1, column 1"
+        );
+        assert_eq!(
+            load_error(b"(module\n  (func (export \"f\") (result i32)\n    (i32.const oops)))"),
+            "not a Wasm binary, and not valid WAT text: expected a i32 at line 3, column 16"
+        );
+        assert_eq!(
+            load_error(b"\xff\xfe("),
+            "not a Wasm binary, and not valid WAT text: not UTF-8 (at byte 0)"
+        );
+    }
+
+    #[test]
+    fn a_long_wat_message_is_clipped() {
+        let name = "x".repeat(10_000);
+        let message = load_error(format!("(module (func (call ${name})))").as_bytes());
+        assert!(message.len() < 200 && message.contains("failed to find name `$xxx"), "{message}");
     }
 
     #[test]
