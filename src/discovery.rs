@@ -2,14 +2,26 @@
 //! needs the disk. Each subfolder with a `manifest.yaml` (or, without one,
 //! exactly one `.wasm` file) is a function; its manifest is read here,
 //! parsed by `crate::manifest` (which reads no file), then checked on disk:
-//! no named path may leave the folder through a link, and a manifest that
-//! names no plugin gets `build.output`, else the folder's only `.wasm` file.
+//! a manifest that names no plugin gets `build.output`, else the folder's
+//! only `.wasm` file, else `plugin.wasm`.
+//!
+//! No file is read through a link that leaves the function folder: not the
+//! manifest, not a path it names, not a plugin it gets by default. What is
+//! read is bounded: a manifest over [`MAX_MANIFEST_BYTES`], or anything but
+//! a regular file (a FIFO would block the load forever), is refused unread.
 //! Partial failure is data: the good manifests and every problem come back
 //! together, so one bad manifest never stops the others.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::manifest::{self, LocalPath, Manifest, Problem, Unresolved};
+use crate::units::format_size;
+
+/// The largest manifest read (1 MiB): real ones are a few hundred bytes,
+/// and a bigger one would cost seconds of parsing at every reload.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 /// What a functions folder holds.
 #[derive(Debug, Default)]
@@ -50,15 +62,65 @@ pub fn discover(root: &Path, reserved: &[&str]) -> Discovered {
 /// `reserved` is an error.
 pub fn load(dir: &Path, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
     let file = dir.join(manifest::FILE_NAME);
-    match std::fs::read_to_string(&file) {
+    if let Err(e) = std::fs::symlink_metadata(&file)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return without_manifest(dir, reserved);
+    }
+    match read_manifest(dir, &file) {
         Ok(text) => with_manifest(dir, &file, &text, reserved),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => without_manifest(dir, reserved),
-        Err(e) => (None, vec![Problem::error(&file, "", format!("cannot read: {e}"))]),
+        Err(message) => (None, vec![Problem::error(&file, "", message)]),
     }
 }
 
+/// The manifest's text, unless it is a link out of `dir`, not a regular
+/// file, too large or not UTF-8 (refused without reading what it holds).
+fn read_manifest(dir: &Path, file: &Path) -> Result<String, String> {
+    if let Some(target) = outside(dir, file) {
+        return Err(format!("must stay inside the function folder (it is a link to {})", target.display()));
+    }
+    let mut opened = open_regular(file).map_err(|e| format!("cannot read: {e}"))?;
+    let size = opened.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+    let too_large = |size: u64| {
+        let limit = format_size(MAX_MANIFEST_BYTES);
+        format!("is {size} bytes; a manifest may have at most {limit} (is this the right file?)")
+    };
+    if size > MAX_MANIFEST_BYTES {
+        return Err(too_large(size));
+    }
+    let mut text = String::new();
+    // Bounded again: the file may grow between the check and the read.
+    let read = opened.by_ref().take(MAX_MANIFEST_BYTES + 1).read_to_string(&mut text);
+    read.map_err(|e| format!("cannot read: {e}"))?;
+    match text.len() as u64 {
+        size if size > MAX_MANIFEST_BYTES => Err(too_large(size)),
+        _ => Ok(text),
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (through links).
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    let file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Reads a function's plugin file: a regular file inside the function
+/// folder (checked again here, as it may have changed since discovery).
+pub fn read_plugin(m: &Manifest) -> Result<Vec<u8>, String> {
+    if let Some(target) = outside(&m.dir, &m.plugin) {
+        return Err(format!("must stay inside the function folder (it is a link to {})", target.display()));
+    }
+    let mut bytes = Vec::new();
+    open_regular(&m.plugin).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
 /// Parses the manifest, checks its name and its paths on disk, and
-/// resolves its plugin.
+/// resolves its plugin (a default one is held to the same rule as a
+/// named one: no link out of the folder).
 fn with_manifest(dir: &Path, file: &Path, text: &str, reserved: &[&str]) -> (Option<Manifest>, Vec<Problem>) {
     let parsed = manifest::parse(dir, file, text);
     let mut problems = parsed.problems;
@@ -67,7 +129,22 @@ fn with_manifest(dir: &Path, file: &Path, text: &str, reserved: &[&str]) -> (Opt
     if problems.iter().any(Problem::is_error) {
         return (None, problems);
     }
-    (parsed.manifest.map(resolve_plugin), problems)
+    let Some(m) = parsed.manifest.map(resolve_plugin) else {
+        return (None, problems);
+    };
+    match link_out(dir, file, &plugin_path(&m)) {
+        Some(problem) => {
+            problems.push(problem);
+            (None, problems)
+        }
+        None => (Some(m), problems),
+    }
+}
+
+/// The resolved plugin as a path the manifest could have named.
+fn plugin_path(m: &Manifest) -> LocalPath {
+    let written = m.plugin.strip_prefix(&m.dir).unwrap_or(&m.plugin).display().to_string();
+    LocalPath { field: "plugin".into(), written, path: m.plugin.clone() }
 }
 
 /// An error when `name` is one the server reserves.
@@ -78,15 +155,18 @@ fn reserved_name(file: &Path, name: &str, reserved: &[&str]) -> Option<Problem> 
 
 /// An error when `local` exists and a link leads it out of `dir`.
 fn link_out(dir: &Path, file: &Path, local: &LocalPath) -> Option<Problem> {
-    let (Ok(real), Ok(root)) = (local.path.canonicalize(), dir.canonicalize()) else {
-        return None;
-    };
-    if real.starts_with(&root) {
-        return None;
-    }
+    let real = outside(dir, &local.path)?;
     let message =
         format!("must stay inside the function folder ({:?} is a link to {})", local.written, real.display());
     Some(Problem::error(file, &local.field, message))
+}
+
+/// Where `path` really is, when it exists and links lead it out of `dir`.
+fn outside(dir: &Path, path: &Path) -> Option<PathBuf> {
+    let (Ok(real), Ok(root)) = (path.canonicalize(), dir.canonicalize()) else {
+        return None;
+    };
+    (!real.starts_with(&root)).then_some(real)
 }
 
 /// The plugin file: as named, else `build.output`, else the folder's only
@@ -120,7 +200,11 @@ fn without_manifest(dir: &Path, reserved: &[&str]) -> (Option<Manifest>, Vec<Pro
     if !manifest::valid_name(&name) || reserved.contains(&name.as_str()) {
         return (None, vec![Problem::error(dir, "", bad_folder_name(&name, reserved))]);
     }
-    (Some(manifest::defaults(dir, &name, plugin)), Vec::new())
+    let m = manifest::defaults(dir, &name, plugin);
+    match link_out(dir, dir, &plugin_path(&m)) {
+        Some(problem) => (None, vec![problem]),
+        None => (Some(m), Vec::new()),
+    }
 }
 
 fn bad_folder_name(name: &str, reserved: &[&str]) -> String {
@@ -241,6 +325,96 @@ build: {command: make, output: out.wasm}",
         let (manifest, found) = load(&root.path().join("f"), RESERVED);
         assert!(found.is_empty(), "{found:?}");
         assert_eq!(manifest.unwrap().plugin, root.path().join("f/plugin.wasm"));
+    }
+
+    #[test]
+    fn a_default_plugin_linking_out_is_refused_like_a_named_one() {
+        let root = tree(&[
+            ("default/manifest.yaml", ""),
+            ("lone/manifest.yaml", ""),
+            ("bare/x", ""),
+            ("inside/manifest.yaml", ""),
+            ("inside/real.bin", ""),
+        ]);
+        link(&root, "/etc/hostname", "default/plugin.wasm");
+        link(&root, "/etc/hostname", "lone/only.wasm");
+        link(&root, "/etc/hostname", "bare/only.wasm");
+        link(&root, "real.bin", "inside/plugin.wasm");
+        let found = discover(root.path(), RESERVED);
+        let names: Vec<&str> = found.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["inside"]);
+        assert_eq!(
+            problems(&root, &found.problems),
+            [
+                "bare: plugin: must stay inside the function folder (\"only.wasm\" is a link to /etc/hostname)",
+                "default/manifest.yaml: plugin: must stay inside the function folder (\"plugin.wasm\" is a link to /etc/hostname)",
+                "lone/manifest.yaml: plugin: must stay inside the function folder (\"only.wasm\" is a link to /etc/hostname)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_manifest_linking_out_is_refused_unread() {
+        let root = tree(&[("outside.yaml", "timeout: never"), ("f/plugin.wasm", "")]);
+        link(&root, "../outside.yaml", "f/manifest.yaml");
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
+        assert!(manifest.is_none());
+        let target = root.path().canonicalize().unwrap().join("outside.yaml");
+        let expected = format!(
+            "f/manifest.yaml: must stay inside the function folder (it is a link to {})",
+            target.display()
+        );
+        assert_eq!(problems(&root, &found), [expected], "one problem: the file was not parsed");
+    }
+
+    #[test]
+    fn a_manifest_linking_inside_is_read() {
+        let root = tree(&[("f/real.yaml", "name: linked"), ("f/plugin.wasm", "")]);
+        link(&root, "real.yaml", "f/manifest.yaml");
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(manifest.unwrap().name, "linked");
+    }
+
+    #[test]
+    fn a_manifest_over_1_mib_is_refused_unparsed() {
+        let padding = format!("# {}\n", "x".repeat(1 << 20));
+        let big = format!("timeout: never\n{padding}");
+        let exactly = format!("timeout: 5s\n{}", &padding[..(1 << 20) - 12]);
+        let root = tree(&[("big/manifest.yaml", &big), ("ok/manifest.yaml", &exactly)]);
+        let found = discover(root.path(), RESERVED);
+        assert_eq!(found.functions.len(), 1, "exactly 1 MiB is allowed");
+        let size = big.len();
+        assert_eq!(
+            problems(&root, &found.problems),
+            [format!(
+                "big/manifest.yaml: is {size} bytes; a manifest may have at most 1 MiB (is this the right file?)"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_manifest_or_plugin_that_is_not_a_file_is_refused() {
+        let root =
+            tree(&[("f/manifest.yaml/x", ""), ("g/manifest.yaml", "plugin: p.wasm"), ("g/p.wasm/x", "")]);
+        let (manifest, found) = load(&root.path().join("f"), RESERVED);
+        assert!(manifest.is_none());
+        assert_eq!(problems(&root, &found), ["f/manifest.yaml: cannot read: not a regular file"]);
+        let (manifest, found) = load(&root.path().join("g"), RESERVED);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(read_plugin(&manifest.unwrap()), Err("not a regular file".to_string()));
+    }
+
+    #[test]
+    fn reading_the_plugin_checks_the_link_again() {
+        let root = tree(&[("f/manifest.yaml", ""), ("f/plugin.wasm", "(module)")]);
+        let (manifest, _) = load(&root.path().join("f"), RESERVED);
+        let manifest = manifest.unwrap();
+        assert_eq!(read_plugin(&manifest), Ok(b"(module)".to_vec()));
+        std::fs::remove_file(root.path().join("f/plugin.wasm")).unwrap();
+        link(&root, "/etc/hostname", "f/plugin.wasm");
+        let error = read_plugin(&manifest).unwrap_err();
+        assert_eq!(error, "must stay inside the function folder (it is a link to /etc/hostname)");
     }
 
     #[test]

@@ -312,10 +312,10 @@ impl Registry {
     fn load(&self, manifest: Manifest) -> Load {
         let manifest = Arc::new(manifest);
         let function = self.entry(&manifest);
-        let bytes = match std::fs::read(&manifest.plugin) {
+        let bytes = match discovery::read_plugin(&manifest) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                let error = LoadError::Read { path: manifest.plugin.clone(), message: e.to_string() };
+            Err(message) => {
+                let error = LoadError::Read { path: manifest.plugin.clone(), message };
                 return self.fail(&function, manifest, error);
             }
         };
