@@ -166,8 +166,8 @@ fn from_output(output: &[u8]) -> (Option<ApiError>, Map<String, Value>) {
 /// ends and other control characters escaped), unless the escapes would
 /// more than double its length (mostly NUL or other control bytes, six
 /// bytes each in JSON); then, as for bytes that are not UTF-8, base64, named
-/// by `output_encoding`. So the response never exceeds twice the output cap
-/// plus the envelope.
+/// by `output_encoding`. So output that is not JSON never takes more than
+/// twice its size in the response.
 fn not_json(output: &[u8]) -> (Value, Option<&'static str>) {
     match std::str::from_utf8(output) {
         Ok(text) if escaped_len(text) <= 2 * text.len() => (json!(text), None),
@@ -276,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn the_response_is_at_most_twice_the_output() {
+    fn output_that_is_not_json_at_most_doubles() {
         let envelope = respond(outcome(Ok(Vec::new()))).body.len();
         let outputs = [[0u8; 4], [0xff; 4], *b"\t\n\r\"", *b"\x01ab\x1f", *b"\x01abc"];
         for output in outputs.map(|pattern| pattern.repeat(1 << 18)) {
