@@ -210,8 +210,8 @@ fn read_file(named: Option<&str>) -> Result<BTreeMap<String, String>, String> {
 }
 
 fn parse_file(path: &str, text: &str) -> Result<BTreeMap<String, String>, String> {
-    let map: Option<BTreeMap<String, serde_yaml_ng::Value>> =
-        serde_yaml_ng::from_str(text).map_err(|e| format!("{path}: not valid YAML: {}", crate::quote::clip(&e.to_string())))?;
+    let map: Option<BTreeMap<String, serde_yaml_ng::Value>> = serde_yaml_ng::from_str(text)
+        .map_err(|e| format!("{path}: not valid YAML: {}", crate::quote::clip(&e.to_string())))?;
     let mut out = BTreeMap::new();
     for (key, value) in map.unwrap_or_default() {
         if !SETTINGS.iter().any(|s| s.key == key) {
