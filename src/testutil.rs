@@ -1,4 +1,5 @@
-//! Helpers for unit tests: a scratch folder that is removed when dropped.
+//! Helpers for unit tests: a scratch folder that is removed when dropped,
+//! registry defaults and our test plugins.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,4 +50,14 @@ pub fn defaults() -> crate::registry::Defaults {
         log_level: crate::runtime::LogLevel::Info,
         reserved: crate::http::router::RESERVED_NAMES,
     }
+}
+
+/// A test plugin from `testdata/plugins`, compiled with `config` and
+/// default limits.
+pub fn plugin(file: &str, config: &[(&str, &str)]) -> crate::runtime::Plugin {
+    let path = format!("{}/testdata/plugins/{file}", env!("CARGO_MANIFEST_DIR"));
+    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut spec = crate::runtime::PluginSpec::new(file, wasm);
+    spec.config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    crate::runtime::Plugin::compile(spec).unwrap_or_else(|e| panic!("compiling {file}: {e}"))
 }

@@ -6,6 +6,12 @@
 //! Why fuel slices: wasmi has no interrupts. Each slice of fuel runs out
 //! after a bounded amount of work; wasmi 2 then pauses the call resumably,
 //! and we either refill and resume or, past the deadline, give up.
+//!
+//! Whether an instance may serve another call is decided here too
+//! ([`Instance::is_reusable`]): not after a call spent it, and not while it
+//! holds much more memory than it started with, because wasmi never shrinks
+//! a linear memory and the kernel keeps its arena, so an idle instance would
+//! keep its peak memory for as long as it lives.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +31,16 @@ const FUEL_SLICE: u64 = 1_000_000;
 
 /// The guest initialisers, in the order of preference (ABI section 7.2).
 const INITIALISERS: [&str; 2] = ["_initialize", "__wasm_call_ctors"];
+
+/// 64 MiB: the most either memory of an instance may hold when it goes back
+/// to its pool, unless it started bigger. A function's idle instances then
+/// hold at most `instances` × 64 MiB of each, whatever its memory cap.
+const MAX_KEPT_BYTES: u64 = 64 << 20;
+
+/// 1 MiB: growth up to this never makes an instance go. The kernel starts
+/// empty and ordinary calls grow small memories a little; making a new
+/// instance to save less than this costs more than it saves.
+const SMALL_BYTES: u64 = 1 << 20;
 
 /// What one call produced.
 #[derive(Debug)]
@@ -46,7 +62,34 @@ pub struct Instance {
     initialised: bool,
     /// Set by [`Ending::spends_instance`]: the instance must not be reused.
     spent: bool,
+    /// Its memory right after instantiation and initialisers.
+    start: Footprint,
     callables: HashMap<String, Callable>,
+}
+
+/// The memory an instance holds: all its linear memories, and the Extism
+/// memory the kernel keeps between calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Footprint {
+    linear: u64,
+    kernel: u64,
+}
+
+impl Footprint {
+    /// The memory rule for reuse: an instance goes when either memory grew
+    /// past twice its start (and past [`SMALL_BYTES`]), or past
+    /// [`MAX_KEPT_BYTES`] (unless it started bigger, then past its start).
+    fn outgrew(self, start: Footprint) -> bool {
+        self.linear > keep_limit(start.linear) || self.kernel > keep_limit(start.kernel)
+    }
+}
+
+/// The most a memory that measured `start` right after instantiation may
+/// hold when its instance goes back to the pool.
+fn keep_limit(start: u64) -> u64 {
+    let relative = start.saturating_mul(2).max(SMALL_BYTES);
+    let absolute = MAX_KEPT_BYTES.max(start);
+    relative.min(absolute)
 }
 
 /// How a call ended: its result, and whether the export's run stopped (a
@@ -146,20 +189,24 @@ impl Instance {
             }
         }
         let main = main.ok_or_else(|| Error::Load { message: "no main module".into() })?;
+        let start = footprint(&store);
         Ok(Instance {
             plugin: plugin.clone(),
             store,
             main,
             initialised: false,
             spent: false,
+            start,
             callables: HashMap::new(),
         })
     }
 
-    /// False once a call spent the instance (see `Ending::spends_instance`):
-    /// drop it.
+    /// The one rule for whether an instance goes back to its pool: not once
+    /// a call spent it (see `Ending::spends_instance`), and not while it
+    /// holds much more memory than it started with (see
+    /// `Footprint::outgrew`). False means: drop it.
     pub fn is_reusable(&self) -> bool {
-        !self.spent
+        !self.spent && !footprint(&self.store).outgrew(self.start)
     }
 
     /// The plugin this instance belongs to.
@@ -225,6 +272,8 @@ impl Instance {
         if !self.initialised && !matches!(export, "_start" | "_initialize") {
             self.initialised = true;
             run_initialiser(&mut self.store, self.main, fuel)?;
+            // What the initialiser grew is the instance's starting size.
+            self.start.linear = footprint(&self.store).linear;
         }
         self.initialised |= export == "_initialize";
         Ok(callable)
@@ -250,6 +299,11 @@ impl Instance {
         self.callables.insert(export.to_string(), callable);
         Ok(callable)
     }
+}
+
+fn footprint(store: &Store<HostState>) -> Footprint {
+    let state = store.data();
+    Footprint { linear: state.limiter.linear_bytes(), kernel: state.kernel.held_bytes() }
 }
 
 /// A checked export: `() -> i32` (returns a code) or `() -> ()`.
@@ -464,6 +518,10 @@ fn instantiation_error(store: &Store<HostState>, error: wasmi::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::plugin;
+    use crate::units::PAGE;
+
+    const MIB: u64 = 1 << 20;
 
     fn ending(result: Result<Vec<u8>, Error>, stopped: bool) -> Ending {
         Ending { result, stopped }
@@ -485,5 +543,82 @@ mod tests {
         assert!(ending(plugin_error, true).spends_instance("run"), "error_set, then a trap");
         let timeout = Err(Error::Timeout { limit: TimeLimit::Fuel(5) });
         assert!(ending(timeout, false).spends_instance("run"), "in the initialiser");
+    }
+
+    /// A new instance of a test plugin after one successful call.
+    #[track_caller]
+    fn after_call(file: &str, config: &[(&str, &str)], export: &str, input: &str) -> Instance {
+        let mut instance = plugin(file, config).instantiate().unwrap();
+        let report = instance.call(export, input.as_bytes());
+        assert!(report.result.is_ok(), "{export}({input}): {:?}", report.result);
+        instance
+    }
+
+    fn linear_bytes(instance: &Instance) -> u64 {
+        footprint(&instance.store).linear
+    }
+
+    #[test]
+    fn memory_may_double_from_1_mib_up_to_64_mib_unless_it_started_bigger() {
+        assert_eq!(keep_limit(0), MIB, "the kernel starts empty");
+        assert_eq!(keep_limit(PAGE), MIB);
+        assert_eq!(keep_limit(10 * MIB), 20 * MIB);
+        assert_eq!(keep_limit(40 * MIB), 64 * MIB);
+        assert_eq!(keep_limit(70 * MIB), 70 * MIB);
+        let start = Footprint { linear: 10 * MIB, kernel: 0 };
+        assert!(!Footprint { linear: 20 * MIB, kernel: MIB }.outgrew(start));
+        assert!(Footprint { linear: 20 * MIB + 1, kernel: 0 }.outgrew(start));
+        assert!(Footprint { linear: 10 * MIB, kernel: MIB + 1 }.outgrew(start));
+    }
+
+    #[test]
+    fn an_instance_that_grew_a_little_goes_back() {
+        let instance = after_call("memory.wat", &[], "grow", "8");
+        assert_eq!(linear_bytes(&instance), 9 * PAGE);
+        assert!(instance.is_reusable());
+        assert!(after_call("memory.wat", &[], "huge_output", "100000").is_reusable());
+    }
+
+    #[test]
+    fn an_instance_whose_linear_memory_grew_past_twice_its_start_is_dropped() {
+        let instance = after_call("memory.wat", &[], "grow", "17");
+        assert_eq!(linear_bytes(&instance), 18 * PAGE);
+        assert!(!instance.is_reusable(), "1 page at the start, 18 pages (1.1 MiB) now");
+    }
+
+    #[test]
+    fn an_instance_whose_extism_memory_grew_past_its_limit_is_dropped() {
+        let instance = after_call("memory.wat", &[], "huge_output", &(2 * MIB).to_string());
+        assert!(instance.store.data().kernel.held_bytes() >= 2 * MIB);
+        assert!(!instance.is_reusable(), "the kernel arena keeps 2 MiB after the call");
+    }
+
+    #[test]
+    fn a_growth_that_waits_for_fuel_is_counted_once() {
+        // 1100 pages cost more fuel than one slice: wasmi fails the growth,
+        // pauses, and grows again when the call resumes.
+        let instance = after_call("memory.wat", &[], "grow", "1100");
+        let memory = instance.main.get_memory(&instance.store, "memory").unwrap();
+        assert_eq!(linear_bytes(&instance), memory.data_size(&instance.store) as u64);
+        assert_eq!(linear_bytes(&instance), 1101 * PAGE);
+        assert!(!instance.is_reusable(), "68.8 MiB is past 64 MiB");
+    }
+
+    #[test]
+    fn what_the_initialiser_grew_counts_as_the_start() {
+        let grown = [("init_pages", "101"), ("pages", "151")];
+        let instance = after_call("grow.wat", &grown, "grow", "");
+        assert_eq!((instance.start.linear, linear_bytes(&instance)), (101 * PAGE, 151 * PAGE));
+        assert!(instance.is_reusable(), "151 pages is less than twice 101");
+        let instance = after_call("grow.wat", &[("pages", "51")], "grow", "");
+        assert!(!instance.is_reusable(), "51 pages is more than 1 MiB and twice 1 page");
+    }
+
+    #[test]
+    fn a_spent_instance_is_not_reused_whatever_its_memory() {
+        let mut instance = plugin("memory.wat", &[]).instantiate().unwrap();
+        assert!(instance.is_reusable());
+        assert!(instance.call("alloc_bomb", b"").result.is_err());
+        assert!(!instance.is_reusable());
     }
 }

@@ -68,6 +68,13 @@ impl Kernel {
         self.arena.len() as u64
     }
 
+    /// Bytes the kernel keeps between calls: [`Kernel::reset`] empties the
+    /// arena and the block table but keeps their allocations.
+    pub fn held_bytes(&self) -> u64 {
+        let block = std::mem::size_of::<(u64, u64)>();
+        (self.arena.capacity() + self.blocks.capacity() * block) as u64
+    }
+
     /// Allocates `len` zeroed bytes; 0 for `len == 0` or when over the cap.
     pub fn alloc(&mut self, len: u64) -> u64 {
         if len == 0 {
@@ -364,6 +371,14 @@ mod tests {
         assert_eq!(k.alloc(10), first);
         assert_eq!(k.error_get(), 0);
         assert_eq!(k.input_length(), 0);
+    }
+
+    #[test]
+    fn reset_keeps_what_the_arena_held() {
+        let mut k = kernel();
+        k.alloc(100_000);
+        k.reset();
+        assert!(k.held_bytes() >= 100_000, "{}", k.held_bytes());
     }
 
     #[test]

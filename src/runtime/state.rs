@@ -220,11 +220,29 @@ pub struct Shared {
 }
 
 /// Caps every linear memory of an instance and records when the cap refused
-/// a growth, so a resulting trap is reported as a memory limit.
+/// a growth, so a resulting trap is reported as a memory limit. It also
+/// counts the bytes of all linear memories of the store: wasmi asks it
+/// before creating or growing any memory (exported or not, in every linked
+/// module), and tells it when an allowed growth then failed (out of fuel,
+/// which a fuel slice retries, or out of host memory).
 #[derive(Debug)]
 pub struct Limiter {
     pub memory_bytes: u64,
     pub hit: bool,
+    linear_bytes: u64,
+    /// The last growth allowed, taken back if wasmi reports it failed.
+    pending: u64,
+}
+
+impl Limiter {
+    pub fn new(memory_bytes: u64) -> Limiter {
+        Limiter { memory_bytes, hit: false, linear_bytes: 0, pending: 0 }
+    }
+
+    /// Bytes of all linear memories of the store, as they are now.
+    pub fn linear_bytes(&self) -> u64 {
+        self.linear_bytes
+    }
 }
 
 /// Table elements one table may grow to (a table bomb is not a memory leak
@@ -237,13 +255,22 @@ const MAX_PER_STORE: usize = 10_000;
 impl wasmi::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
         let allowed = desired as u64 <= self.memory_bytes;
         self.hit |= !allowed;
+        if allowed {
+            self.pending = desired.saturating_sub(current) as u64;
+            self.linear_bytes += self.pending;
+        }
         Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, _error: &wasmi::errors::MemoryError) -> Result<(), LimiterError> {
+        self.linear_bytes -= std::mem::take(&mut self.pending);
+        Ok(())
     }
 
     fn table_growing(
@@ -289,7 +316,7 @@ impl HostState {
             kernel: Kernel::new(memory_bytes),
             shared,
             vars,
-            limiter: Limiter { memory_bytes, hit: false },
+            limiter: Limiter::new(memory_bytes),
             deadline: None,
             logs: LogSink::default(),
             http_status: 0,
