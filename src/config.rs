@@ -136,6 +136,12 @@ pub const SETTINGS: &[Setting] = &[
         default: "5m",
         help: "alyx dev: a build running longer is killed",
     },
+    Setting {
+        key: "idle_instance_ttl",
+        env: "ALYX_IDLE_INSTANCE_TTL",
+        default: "60s",
+        help: "idle instances beyond one per function are dropped after this long",
+    },
 ];
 
 /// The typed configuration of a server.
@@ -162,6 +168,7 @@ pub struct ServeConfig {
     pub debounce_sources: Duration,
     pub debounce_plugins: Duration,
     pub build_timeout: Duration,
+    pub idle_instance_ttl: Duration,
 }
 
 impl Default for ServeConfig {
@@ -292,6 +299,9 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
         debounce_sources: duration("debounce_sources")?,
         debounce_plugins: duration("debounce_plugins")?,
         build_timeout: duration("build_timeout")?,
+        idle_instance_ttl: Some(duration("idle_instance_ttl")?)
+            .filter(|ttl| !ttl.is_zero())
+            .ok_or("idle_instance_ttl: must be above 0")?,
     })
 }
 
@@ -329,6 +339,7 @@ mod tests {
         let c = build(&merge(&map(&[]), &map(&[]), &map(&[]))).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8090");
         assert_eq!((c.timeout, c.memory, c.admin_token), (Duration::from_secs(30), 256 << 20, None));
+        assert_eq!(c.idle_instance_ttl, Duration::from_secs(60));
     }
 
     #[test]
@@ -366,6 +377,7 @@ mod tests {
         assert!(bad("timeout", "soon").starts_with("timeout:"));
         assert!(bad("memory", "lots").starts_with("memory:"));
         assert!(bad("log_level", "loud").starts_with("log_level:"));
+        assert_eq!(bad("idle_instance_ttl", "0s"), "idle_instance_ttl: must be above 0");
     }
 
     #[test]

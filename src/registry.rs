@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::crypto::sha256_hex;
 use crate::discovery;
@@ -24,6 +24,10 @@ use crate::runtime::{self, Limits, LogLevel, Plugin, PluginSpec, Pool, Vars};
 use crate::stats::Stats;
 use crate::sync::{read, write};
 
+/// Idle instances each function keeps however long they are idle, so its
+/// next call finds one ready.
+const KEEP_IDLE: usize = 1;
+
 /// Server-wide defaults for what a manifest leaves out.
 #[derive(Debug, Clone)]
 pub struct Defaults {
@@ -31,6 +35,8 @@ pub struct Defaults {
     pub memory: u64,
     pub instances: usize,
     pub log_level: LogLevel,
+    /// Idle instances beyond one per function are dropped after this long.
+    pub idle_instance_ttl: Duration,
     /// Function names discovery refuses (the HTTP API's own paths).
     pub reserved: &'static [&'static str],
 }
@@ -289,6 +295,18 @@ impl Registry {
         gone
     }
 
+    /// Drops the instances idle for `idle_instance_ttl` at `now` beyond one
+    /// per function, in the versions serving (a replaced version's pool goes
+    /// with its last call). Returns when this is next due: when the next
+    /// idle instance expires, else one ttl from now (an instance returned
+    /// later cannot expire sooner).
+    pub fn trim_idle(&self, now: Instant) -> Instant {
+        let ttl = self.defaults.idle_instance_ttl;
+        let versions = self.list().into_iter().filter_map(|f| f.current());
+        let next = versions.filter_map(|v| v.pool.trim_idle(now, ttl, KEEP_IDLE)).min();
+        next.unwrap_or(now + ttl)
+    }
+
     /// The function whose folder is `dir`, if one is known.
     pub fn by_dir(&self, dir: &Path) -> Option<Arc<Function>> {
         self.list().into_iter().find(|f| f.manifest().dir == dir)
@@ -497,5 +515,26 @@ mod tests {
         assert!(matches!(registry.reload_dir(&root.path().join("f")), Some((_, Load::Loaded { .. }))));
         let version = registry.get("f").unwrap().current().unwrap();
         assert_eq!(version.manifest.env.get("A").map(String::as_str), Some("b"));
+    }
+
+    #[test]
+    fn trimming_keeps_one_idle_instance_per_function() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: grow\nconfig: {hold_ms: '200'}\n");
+        let wat =
+            std::fs::read_to_string(format!("{}/testdata/plugins/grow.wat", env!("CARGO_MANIFEST_DIR")));
+        root.write("f/plugin.wat", &wat.unwrap());
+        let registry = registry(&root);
+        registry.reload();
+        let pool = registry.get("f").unwrap().current().unwrap().pool.clone();
+        crate::testutil::call_at_once(&pool, "grow", 2);
+        assert_eq!(pool.stats().idle, 2);
+        let now = Instant::now();
+        let ttl = Duration::from_secs(60);
+        assert!(registry.trim_idle(now) < now + ttl, "due when the first instance expires");
+        assert_eq!(pool.stats().idle, 2, "not yet");
+        let later = now + ttl;
+        assert_eq!(registry.trim_idle(later), later + ttl, "nothing left to expire");
+        assert_eq!(pool.stats().idle, 1);
     }
 }

@@ -22,6 +22,7 @@ pub fn defaults(config: &ServeConfig) -> Defaults {
         memory: config.memory,
         instances: config.instances,
         log_level: config.log_level,
+        idle_instance_ttl: config.idle_instance_ttl,
         reserved: crate::http::router::RESERVED_NAMES,
     }
 }
