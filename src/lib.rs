@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod invoke;
+pub mod janitor;
 pub mod manifest;
 pub mod quote;
 pub mod random;

@@ -1,7 +1,8 @@
 //! `alyx serve`: load the functions folder and serve it over HTTP until
 //! SIGINT or SIGTERM (with `dev`, also watch, build and hot-reload; see
 //! `cmd/dev.rs`). Shutdown runs in reverse order of start: the dev loop
-//! stops (killing builds), then the front drains within the grace period.
+//! stops (killing builds), then the janitor, then the front drains within
+//! the grace period.
 
 use std::io::Write;
 use std::sync::{Arc, mpsc};
@@ -9,6 +10,7 @@ use std::sync::{Arc, mpsc};
 use crate::cli::Args;
 use crate::config::{self, ServeConfig};
 use crate::error::Error;
+use crate::janitor::Janitor;
 use crate::registry::Registry;
 use crate::wiring::{defaults, dev_options, start_server};
 
@@ -41,6 +43,7 @@ pub fn serve(config: ServeConfig, dev: bool) -> Result<i32, Error> {
     let registry = Arc::new(Registry::new(&dir, defaults(&config)));
     let server = start_server(&config, registry.clone())?;
     say(&format!("listening on http://{}", server.addr()));
+    let janitor = Janitor::start(registry.clone())?;
     let summary = registry.reload();
     log::info!(
         "{} functions loaded, {} failed, {} problems in {}",
@@ -61,6 +64,7 @@ pub fn serve(config: ServeConfig, dev: bool) -> Result<i32, Error> {
     if let Some(watching) = watching {
         watching.stop(config.grace);
     }
+    janitor.stop();
     server.shutdown(config.grace);
     Ok(0)
 }
