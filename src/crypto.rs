@@ -49,6 +49,31 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64, padded or not; `None` for anything else.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let digits = text.trim_end_matches('=').as_bytes();
+    if text.len() - digits.len() > 2 || digits.len() % 4 == 1 {
+        return None;
+    }
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut group = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            group |= u32::from(value(*c)?) << (18 - 6 * i);
+        }
+        out.extend_from_slice(&group.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 /// The length of [`base64`] of `n` bytes.
 pub fn base64_len(n: usize) -> usize {
     n.div_ceil(3) * 4
@@ -106,6 +131,17 @@ mod tests {
         assert_eq!(base64(&[0x00, 0x10, 0x83, 0x10, 0x51, 0x87]), "ABCDEFGH");
         assert_eq!(base64(&[0xfb, 0xff, 0xbf]), "+/+/");
         assert_eq!(base64(&[0xff, 0xfe]), "//4=");
+    }
+
+    #[test]
+    fn base64_round_trips_and_refuses_what_is_not_base64() {
+        for bytes in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", &[0, 255, 128]] {
+            assert_eq!(base64_decode(&base64(bytes)).as_deref(), Some(bytes));
+        }
+        assert_eq!(base64_decode("Zm9vYg").as_deref(), Some(&b"foob"[..]), "unpadded");
+        for bad in ["Z", "Zm9v!", "Zm===", "Zm9vY==="] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

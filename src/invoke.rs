@@ -23,17 +23,20 @@ use crate::runtime::{self, LogLine};
 use crate::tokens::InternalTokens;
 
 /// What started an invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// `POST /api/functions/{name}` and its GET forms.
     Http,
+    /// A user route: the request's method and the route's path pattern.
+    Route { method: String, route: String },
 }
 
 impl Trigger {
     /// The name records and logs use.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Trigger::Http => "http",
+            Trigger::Route { .. } => "route",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod dev;
 pub mod discovery;
 pub mod error;
+pub mod form;
 pub mod http;
 pub mod invoke;
 pub mod janitor;
@@ -25,5 +26,6 @@ pub mod sync;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod tokens;
+pub mod triggers;
 pub mod units;
 pub mod wiring;

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -229,6 +229,9 @@ pub struct Registry {
     functions: RwLock<BTreeMap<String, Arc<Function>>>,
     problems: RwLock<Vec<Problem>>,
     ready: AtomicBool,
+    /// Counts changes to what is served (versions swapped in, functions
+    /// removed), so tables derived from it know when to rebuild.
+    generation: AtomicU64,
 }
 
 impl Registry {
@@ -240,7 +243,13 @@ impl Registry {
             functions: RwLock::new(BTreeMap::new()),
             problems: RwLock::new(Vec::new()),
             ready: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes with every version swapped in and every function removed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// True once the first discovery and load finished.
@@ -291,6 +300,9 @@ impl Registry {
         for name in &gone {
             functions.remove(name);
             log::info!("{name}: removed");
+        }
+        if !gone.is_empty() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
         }
         gone
     }
@@ -350,6 +362,7 @@ impl Registry {
                 let hash = plugin.hash.clone();
                 log::info!("{}: loaded (plugin {})", function.name, &hash[..12]);
                 function.swap(Version { manifest, pool: Arc::new(pool), plugin });
+                self.generation.fetch_add(1, Ordering::SeqCst);
                 function.stats.record_reload("ok");
                 Load::Loaded { hash }
             }

@@ -14,6 +14,7 @@ use crate::http::front::{self, Front};
 use crate::invoke::Invoker;
 use crate::registry::{Defaults, Registry};
 use crate::tokens::InternalTokens;
+use crate::triggers::Routes;
 
 /// What the registry applies where a manifest is silent.
 pub fn defaults(config: &ServeConfig) -> Defaults {
@@ -36,6 +37,7 @@ pub fn start_server(config: &ServeConfig, registry: Arc<Registry>) -> Result<Fro
     let app = App {
         invoker: Invoker::new(registry.clone(), tokens.clone(), alyx_url, config.queue_depth),
         auth: Auth::new(config.api_keys.clone(), config.admin_token.clone(), tokens),
+        routes: Routes::new(registry.clone()),
         registry,
         traffic: Traffic::default(),
     };

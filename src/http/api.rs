@@ -9,7 +9,7 @@ use super::dispatch::Traffic;
 use super::reply::Reply;
 use super::respond::ApiError;
 use crate::invoke::Failure;
-use crate::manifest::{HookMode, HookType, Manifest, ScheduleType};
+use crate::manifest::{HookMode, HookType, Manifest, RouteAccess, ScheduleType};
 use crate::registry::{Function, Registry, Status};
 use crate::stats::BUCKETS;
 use crate::units::format_rfc3339;
@@ -49,7 +49,15 @@ pub fn function_json(f: &Function) -> Value {
 }
 
 fn triggers(m: &Manifest) -> Value {
-    let routes: Vec<Value> = m.routes.iter().map(|r| json!({"path": r.path, "methods": r.methods})).collect();
+    let access = |a: RouteAccess| match a {
+        RouteAccess::Default => "default",
+        RouteAccess::Public => "none",
+    };
+    let routes: Vec<Value> = m
+        .routes
+        .iter()
+        .map(|r| json!({"path": r.path, "methods": r.methods, "auth": access(r.access)}))
+        .collect();
     let hooks: Vec<Value> = m
         .hooks
         .iter()
@@ -103,9 +111,12 @@ pub fn function(registry: &Registry, name: &str, request_id: &str) -> Reply {
     }
 }
 
-pub fn list(registry: &Registry) -> Reply {
+/// `GET /api/functions`: every function, and the problems of the last
+/// discovery and of mounting routes.
+pub fn list(registry: &Registry, route_problems: &[crate::manifest::Problem]) -> Reply {
     let functions: Vec<Value> = registry.list().iter().map(|f| function_json(f)).collect();
-    let problems: Vec<String> = registry.problems().iter().map(ToString::to_string).collect();
+    let problems: Vec<String> =
+        registry.problems().iter().chain(route_problems).map(ToString::to_string).collect();
     Reply::json(200, &json!({"functions": functions, "problems": problems}))
 }
 

@@ -16,10 +16,14 @@ use super::invoke;
 use super::reply::Reply;
 use super::request::Request;
 use super::respond::ApiError;
+use super::route::{self, Matched};
 use super::router::{Route, route};
 use crate::invoke::{Admission, Caller, Invoker};
+use crate::manifest::RouteAccess;
 use crate::random::unique_id;
 use crate::registry::Registry;
+use crate::triggers::Routes;
+use crate::triggers::routes::Lookup;
 
 /// Request counters for `/health/stats`.
 #[derive(Debug)]
@@ -61,14 +65,21 @@ pub struct App {
     pub registry: Arc<Registry>,
     pub invoker: Invoker,
     pub auth: Auth,
+    pub routes: Routes,
     pub traffic: Traffic,
+}
+
+/// Where a request goes: one of alyx's own endpoints, or a user route.
+enum Target {
+    Api(Route),
+    User(Matched),
 }
 
 /// What [`App::admit`] hands to [`App::handle`]: the request's id, its
 /// route and caller, and the function's place for an invocation.
 pub struct Ticket {
     id: String,
-    route: Route,
+    target: Target,
     caller: Caller,
     admission: Option<Admission>,
     start: Instant,
@@ -79,29 +90,46 @@ impl Handler for App {
 
     /// Routes and authenticates; an invocation also takes its function's
     /// place now, so calls waiting for a worker count against `queue_depth`.
+    /// User routes are looked up first (they cannot claim alyx's paths).
     fn admit(&self, request: &Request) -> Result<(Lane, Ticket), Reply> {
         self.traffic.requests.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
         let id = request_id(request);
         let caller = self.auth.identify(request.header("Authorization").and_then(bearer));
-        let route = route(&request.method, &request.path, request.query.is_some());
-        let Route::Invoke(name) = &route else {
-            return Ok((Lane::Control, Ticket { id, route, caller, admission: None, start }));
-        };
-        let admitted =
-            self.auth.api(caller).and_then(|()| self.invoker.admit(name).map_err(ApiError::Invocation));
-        match admitted {
-            Ok(admission) => {
-                Ok((Lane::Invoke, Ticket { id, route, caller, admission: Some(admission), start }))
+        let ticket = |target, admission| Ticket { id: id.clone(), target, caller, admission, start };
+        let table = self.routes.table();
+        let (function, access, target) = match table.lookup(&request.method, &request.path) {
+            Lookup::Found { mount, params } => {
+                let matched =
+                    Matched { function: mount.function.clone(), route: mount.pattern.to_string(), params };
+                (mount.function.clone(), mount.access, Target::User(matched))
             }
+            Lookup::MethodNotAllowed { allow } => {
+                let refused = ApiError::MethodNotAllowed { path: request.path.clone(), allow };
+                return Err(finish(request, refused.reply(&id), &id, start));
+            }
+            Lookup::Missing => match route(&request.method, &request.path, request.query.is_some()) {
+                Route::Invoke(name) => (name.clone(), RouteAccess::Default, Target::Api(Route::Invoke(name))),
+                other => return Ok((Lane::Control, ticket(Target::Api(other), None))),
+            },
+        };
+        let allowed = match access {
+            RouteAccess::Public => Ok(()),
+            RouteAccess::Default => self.auth.api(caller),
+        };
+        match allowed.and_then(|()| self.invoker.admit(&function).map_err(ApiError::Invocation)) {
+            Ok(admission) => Ok((Lane::Invoke, ticket(target, Some(admission)))),
             Err(refused) => Err(finish(request, refused.reply(&id), &id, start)),
         }
     }
 
     fn handle(&self, request: Request, ticket: Ticket) -> Reply {
         let _in_flight = self.traffic.enter();
-        let Ticket { id, route, caller, admission, start } = ticket;
-        let reply = self.run(&request, route, caller, admission, &id);
+        let Ticket { id, target, caller, admission, start } = ticket;
+        let reply = match target {
+            Target::Api(route) => self.run(&request, route, caller, admission, &id),
+            Target::User(matched) => route::call(&self.invoker, &request, matched, caller, &id, admission),
+        };
         finish(&request, reply, &id, start)
     }
 
@@ -176,7 +204,7 @@ impl App {
             Route::Ready => api::ready(registry),
             Route::HealthStats => api::health_stats(registry, &self.traffic),
             Route::Metrics => api::metrics(registry),
-            Route::ListFunctions => api(&|| api::list(registry)),
+            Route::ListFunctions => api(&|| api::list(registry, &self.routes.problems())),
             Route::FunctionStats => api(&|| api::stats(registry)),
             Route::GetFunction(name) => api(&|| api::function(registry, &name, id)),
             Route::Reload => match self.auth.admin(caller) {
@@ -188,7 +216,7 @@ impl App {
                 ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
             }
             Route::MethodNotAllowed(allow) => {
-                ApiError::MethodNotAllowed { path: request.path.clone(), allow }.reply(id)
+                ApiError::MethodNotAllowed { path: request.path.clone(), allow: allow.into() }.reply(id)
             }
         }
     }
@@ -224,6 +252,7 @@ mod tests {
         App {
             invoker: Invoker::new(registry.clone(), tokens.clone(), "http://alyx".into(), 4),
             auth: Auth::new(keys, admin.map(String::from), tokens),
+            routes: Routes::new(registry.clone()),
             registry,
             traffic: Traffic::default(),
         }

@@ -18,7 +18,7 @@ use crate::units::format_rfc3339;
 /// value; empty means null), or the query parameters of a GET.
 pub fn parse_input(method: &str, query: &str, body: &[u8]) -> Result<Value, String> {
     if method == "GET" {
-        return Ok(Value::Object(query_params(query)));
+        return Ok(Value::Object(crate::form::query_object(query)));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
@@ -31,50 +31,6 @@ pub fn parse_input(method: &str, query: &str, body: &[u8]) -> Result<Value, Stri
         }
         other => Ok(other),
     }
-}
-
-fn query_params(query: &str) -> Map<String, Value> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), Value::String(percent_decode(v)))
-        })
-        .collect()
-}
-
-/// Decodes `%XX` escapes and `+` as a space (form encoding); a malformed
-/// escape is kept as it is.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = match bytes.get(i + 1..i + 3) {
-            Some([h, l]) if bytes[i] == b'%' => hex_digit(*h).zip(hex_digit(*l)).map(|(h, l)| h << 4 | l),
-            _ => None,
-        };
-        match (escaped, bytes[i]) {
-            (Some(byte), _) => {
-                out.push(byte);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, byte) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Invokes over HTTP: the body (or query) becomes the input of one

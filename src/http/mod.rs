@@ -12,4 +12,5 @@ pub mod invoke;
 pub mod reply;
 pub mod request;
 pub mod respond;
+pub mod route;
 pub mod router;

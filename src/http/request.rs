@@ -23,6 +23,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body, read by the front within `max_body`.
     pub body: Result<Vec<u8>, BodyError>,
+    /// The client's address, when the front knows it.
+    pub remote_addr: Option<std::net::SocketAddr>,
 }
 
 impl Request {
@@ -38,6 +40,7 @@ impl Request {
             query,
             headers: Vec::new(),
             body: Ok(Vec::new()),
+            remote_addr: None,
         }
     }
 

@@ -14,7 +14,7 @@ pub enum ApiError {
     /// No route for this path.
     NoRoute { method: String, path: String },
     /// The path exists, not with this method; the methods it accepts.
-    MethodNotAllowed { path: String, allow: &'static str },
+    MethodNotAllowed { path: String, allow: String },
     /// An API key is required and missing or wrong.
     Unauthorized,
     /// The admin token is required and missing or wrong.
@@ -148,7 +148,7 @@ impl ApiError {
     }
 
     /// The request method as `Allow` lists it, for 405.
-    fn allow(&self) -> Option<&'static str> {
+    fn allow(&self) -> Option<&str> {
         match self {
             ApiError::MethodNotAllowed { allow, .. } => Some(allow),
             _ => None,
@@ -211,7 +211,7 @@ mod tests {
         let function = || "f".to_string();
         let mut all = vec![
             ApiError::NoRoute { method: "GET".into(), path: "/x".into() },
-            ApiError::MethodNotAllowed { path: "/metrics".into(), allow: "GET" },
+            ApiError::MethodNotAllowed { path: "/metrics".into(), allow: "GET".into() },
             ApiError::Unauthorized,
             ApiError::AdminRequired,
             ApiError::AdminDisabled,

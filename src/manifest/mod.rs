@@ -26,7 +26,7 @@ mod check;
 mod triggers;
 
 use check::{Checker, Field, kind_of};
-pub use triggers::{Hook, HookMode, HookType, Route, Schedule, ScheduleType, Verification};
+pub use triggers::{Hook, HookMode, HookType, Route, RouteAccess, Schedule, ScheduleType, Verification};
 
 /// The manifest file name inside a function folder.
 pub const FILE_NAME: &str = "manifest.yaml";

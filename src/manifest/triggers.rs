@@ -16,8 +16,19 @@ use crate::units::parse_duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
+    /// A path pattern (`/hello/{name}`, `/files/{path...}`), checked.
     pub path: String,
     pub methods: Vec<String>,
+    pub access: RouteAccess,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAccess {
+    /// Whoever may call the API: an API key when the server has keys.
+    Default,
+    /// Anyone (`auth: none`): a public endpoint, chosen on purpose.
+    Public,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,26 +88,51 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 struct RouteFields {
     path: Option<String>,
     methods: Vec<String>,
+    public: bool,
 }
 
 /// Every field of a route, in checking order.
 const ROUTE_FIELDS: &[Field<RouteFields>] = &[
     Field { key: "path", read: |c, f, v, d| d.path = read_route_path(c, f, v) },
-    Field { key: "methods", read: |c, f, v, d| d.methods = read_methods(c, f, v) },
+    Field { key: "methods", read: |c, f, v, d| d.methods = read_route_methods(c, f, v) },
+    Field { key: "auth", read: |c, f, v, d| d.public = read_route_auth(c, f, v) },
 ];
 
 pub(super) fn read_route(c: &mut Checker, field: &str, value: &Value) -> Option<Route> {
     let d = c.section(field, value, ROUTE_FIELDS)?;
-    Some(Route { path: d.path?, methods: d.methods })
+    let access = if d.public { RouteAccess::Public } else { RouteAccess::Default };
+    Some(Route { path: d.path?, methods: d.methods, access })
 }
 
+/// A path pattern (see `triggers::path`): segments, `{name}`, a last `{rest...}`.
 fn read_route_path(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
     let path = c.required_string(field, value)?;
-    if !path.starts_with('/') {
-        c.error(field, format!("must start with / (got {})", quote(&path)));
-        return None;
+    match crate::triggers::path::Pattern::parse(&path) {
+        Ok(_) => Some(path),
+        Err(why) => {
+            c.error(field, format!("{why} (got {})", quote(&path)));
+            None
+        }
     }
-    Some(path)
+}
+
+/// A route's methods: `GET` when none are given.
+fn read_route_methods(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String> {
+    let given = value.is_some_and(|v| !v.is_null());
+    let methods = read_methods(c, field, value);
+    if given { methods } else { vec!["GET".into()] }
+}
+
+/// `auth: none` makes a route public; the only other value is `default`.
+fn read_route_auth(c: &mut Checker, field: &str, value: Option<&Value>) -> bool {
+    match c.opt_string(field, value).as_deref() {
+        None | Some("default") => false,
+        Some("none") => true,
+        Some(other) => {
+            c.error(field, format!("must be none or default (got {})", quote(other)));
+            false
+        }
+    }
 }
 
 /// Upper-cased HTTP methods; `GET` and `POST` when none are given.
@@ -302,6 +338,29 @@ mod tests {
     }
 
     #[test]
+    fn routes_default_to_get_and_to_the_servers_auth() {
+        let route = accepted(r#"{path: "/hello/{name}"}"#, read_route);
+        assert_eq!((route.methods, route.access), (vec!["GET".to_string()], RouteAccess::Default));
+        let public = accepted("{path: /p, methods: [post, GET], auth: none}", read_route);
+        assert_eq!(
+            (public.methods, public.access),
+            (vec!["POST".to_string(), "GET".to_string()], RouteAccess::Public)
+        );
+    }
+
+    #[test]
+    fn bad_route_paths_and_auth_values_name_the_field() {
+        for (text, expected) in [
+            (r#"{path: "/a/{x...}/b"}"#, "t.path: {x...} must be the last segment"),
+            ("{path: nope}", "t.path: must start with /"),
+            ("{path: /a, auth: open}", "t.auth: must be none or default"),
+        ] {
+            let (_, problems) = read_one(text, read_route);
+            assert!(problems.iter().any(|p| p.contains(expected)), "{text}: {problems:?}");
+        }
+    }
+
+    #[test]
     fn every_known_trigger_field_is_read_without_a_warning() {
         accepted(&every_field(ROUTE_FIELDS, route_sample), read_route);
         let hook = accepted(&every_field(HOOK_FIELDS, hook_sample), read_hook);
@@ -314,6 +373,7 @@ mod tests {
         match key {
             "path" => "/x".into(),
             "methods" => "[get]".into(),
+            "auth" => "none".into(),
             other => panic!("no sample value for the new route field `{other}`; add one"),
         }
     }

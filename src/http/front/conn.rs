@@ -200,6 +200,7 @@ impl Conn {
         let mut request = Request::new(&head.method, &head.target);
         request.headers = head.headers;
         request.body = Ok(body);
+        request.remote_addr = self.stream.peer_addr().ok();
         request
     }
 
