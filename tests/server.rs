@@ -35,6 +35,7 @@ fn the_bundled_examples_answer() {
     assert!(body["duration_ms"].as_f64().is_some() && body["logs"].is_array());
     let (_, body) = alyx.get("/api/functions/hello?name=Bob");
     assert_eq!(body["output"]["greeting"], "Hello, Bob!");
+    assert_eq!(alyx.get("/hello/Cy").1, serde_json::json!({"greeting": "Hello, Cy!"}), "through its route");
     assert_eq!(
         alyx.post("/api/functions/counter", "").1["output"],
         serde_json::json!({"label": "visits", "count": 1})
