@@ -46,6 +46,11 @@ fn main() {
     report("bare front, same bytes", &bare_run);
     report("alyx, trivial function", &alyx_run);
     println!("alyx / bare throughput: {:.0}%", alyx_run.rate / bare_run.rate * 100.0);
+    let route = b"POST /noop HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\n\r\n{}";
+    warm_up(alyx, route);
+    let route_run = run(alyx, route);
+    report("alyx, the same through a route", &route_run);
+    println!("route / API throughput: {:.0}%", route_run.rate / alyx_run.rate * 100.0);
     let idle: Vec<TcpStream> =
         (0..IDLE).map(|_| TcpStream::connect(alyx).expect("idle connection")).collect();
     let loaded = run(alyx, request);
@@ -74,7 +79,10 @@ fn report(what: &str, r: &Run) {
 /// the bytes of one response body (for the bare server to answer).
 fn start_alyx(dir: &TempDir) -> (SocketAddr, Front, ServeConfig, Vec<u8>) {
     dir.write("noop/plugin.wat", include_str!("../testdata/plugins/trivial.wat"));
-    dir.write("noop/manifest.yaml", "entrypoint: noop\nplugin: plugin.wat\n");
+    dir.write(
+        "noop/manifest.yaml",
+        "entrypoint: noop\nplugin: plugin.wat\nroutes: [{path: /noop, methods: [POST]}]\n",
+    );
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         dir: dir.to_path_buf(),
