@@ -1,8 +1,13 @@
 //! The few cryptographic helpers alyx needs, written once: SHA-256 as hex
-//! (plugin hashes), HMAC-SHA256 (internal tokens; webhook signatures next),
-//! hex and base64 encoding (HTTP responses carry output that is not text as
-//! base64) and a constant-time comparison for secrets.
+//! (plugin hashes), HMAC-SHA256 and HMAC-SHA1 (internal tokens, webhook
+//! signatures), hex and base64 both ways (HTTP responses carry output that
+//! is not text as base64, routes read base64 bodies, webhook signatures
+//! arrive in either), a constant-time comparison, and [`Secret`], which
+//! never prints itself.
 
+use std::fmt;
+
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of `bytes` as lower-case hex.
@@ -12,15 +17,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    hmac::<Sha256>(key, message).into()
+}
+
+/// HMAC-SHA1 (RFC 2104), for webhook senders that still sign with it.
+pub fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+    hmac::<Sha1>(key, message).into()
+}
+
+/// HMAC over a hash whose block is 64 bytes (SHA-1 and SHA-256 both are).
+fn hmac<D: Digest>(key: &[u8], message: &[u8]) -> sha2::digest::Output<D> {
     let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
+    if key.len() > block.len() {
+        let digest = D::digest(key);
+        block[..digest.len()].copy_from_slice(&digest);
     } else {
         block[..key.len()].copy_from_slice(key);
     }
     let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+    let inner = D::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    D::new().chain_update(pad(0x5c)).chain_update(inner).finalize()
 }
 
 /// Lower-case hex.
@@ -32,6 +48,14 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     out
+}
+
+/// The bytes of `text` written as hex digits (either case), or `None`.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16);
+    let pairs = text.as_bytes().chunks(2);
+    let bytes = pairs.map(|p| Some((digit(p[0])? << 4 | digit(*p.get(1)?)?) as u8));
+    bytes.collect()
 }
 
 /// Standard base64 with padding (RFC 4648, section 4).
@@ -85,6 +109,45 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Key material that cannot leak by accident: `Debug` and `Display` print
+/// `<redacted>`, it is not `Serialize`, and its bytes come out only through
+/// [`Secret::expose`], for the code that signs or verifies with it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Secret {
+        Secret(bytes.into())
+    }
+
+    /// The key bytes; call this only to compute with them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Equal secrets make equal manifests (a changed one reloads); compared in
+/// constant time like every other comparison of secrets.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        constant_time_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Secret {}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +164,17 @@ mod tests {
         // Case 6: a key longer than the block is hashed first.
         let mac = hmac_sha256(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First");
         assert_eq!(hex(&mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    }
+
+    #[test]
+    fn hmac_sha1_matches_rfc_2202_cases_1_2_and_6() {
+        let mac = hmac_sha1(&[0x0b; 20], b"Hi There");
+        assert_eq!(hex(&mac), "b617318655057264e28bc0b6fb378c8ef146be00");
+        let mac = hmac_sha1(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(hex(&mac), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        // Case 6: a key longer than the block is hashed first.
+        let mac = hmac_sha1(&[0xaa; 80], b"Test Using Larger Than Block-Size Key - Hash Key First");
+        assert_eq!(hex(&mac), "aa4ae5e15272d00e95705637ce8a3b55ed402112");
     }
 
     #[test]
@@ -124,6 +198,27 @@ mod tests {
             assert_eq!(base64(plain.as_bytes()), encoded);
             assert_eq!(base64_len(plain.len()), encoded.len());
         }
+    }
+
+    #[test]
+    fn unhex_reads_either_case_and_refuses_anything_else() {
+        assert_eq!(unhex("000fA0ff"), Some(vec![0x00, 0x0f, 0xa0, 0xff]));
+        assert_eq!(unhex(""), Some(vec![]));
+        for bad in ["0", "0g", "+1", " 01", "é1"] {
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_secret_never_prints_itself() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(
+            format!("{secret:?} {secret} {:?}", Some(&secret)),
+            "<redacted> <redacted> Some(<redacted>)"
+        );
+        assert_eq!(secret.expose(), b"hunter2");
+        assert_eq!(secret, Secret::new("hunter2"));
+        assert_ne!(secret, Secret::new("hunter3"));
     }
 
     #[test]
