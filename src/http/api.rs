@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use super::dispatch::Traffic;
 use super::reply::Reply;
 use super::respond::ApiError;
+use crate::crypto::REDACTED;
 use crate::invoke::Failure;
-use crate::manifest::{HookMode, HookType, Manifest, RouteAccess, ScheduleType};
+use crate::manifest::{Hook, HookMode, HookType, Manifest, RouteAccess, ScheduleType, Scheme, Verification};
 use crate::registry::{Function, Registry, Status};
 use crate::stats::BUCKETS;
 use crate::units::format_rfc3339;
@@ -58,25 +59,42 @@ fn triggers(m: &Manifest) -> Value {
         .iter()
         .map(|r| json!({"path": r.path, "methods": r.methods, "auth": access(r.access)}))
         .collect();
-    let hooks: Vec<Value> = m
-        .hooks
-        .iter()
-        .map(|h| {
-            json!({
-                "type": hook_type(h.kind),
-                "source": h.source,
-                "action": h.action,
-                "mode": hook_mode(h.mode),
-                "verified": h.verification.is_some(),
-            })
-        })
-        .collect();
+    let hooks: Vec<Value> = m.hooks.iter().map(hook_json).collect();
     let schedules: Vec<Value> = m
         .schedules
         .iter()
         .map(|s| json!({"name": s.name, "type": schedule_type(s.kind), "expression": s.expression, "timezone": s.timezone}))
         .collect();
     json!({"routes": routes, "hooks": hooks, "schedules": schedules})
+}
+
+/// A hook; a webhook with its path, methods and verification, whose
+/// secret is shown as `<redacted>`, never as itself.
+fn hook_json(h: &Hook) -> Value {
+    let mut hook = json!({
+        "type": hook_type(h.kind),
+        "source": h.source,
+        "action": h.action,
+        "mode": hook_mode(h.mode),
+        "verified": h.webhook.as_ref().is_some_and(|w| w.verification.scheme != Scheme::None),
+    });
+    if let Some(webhook) = &h.webhook {
+        hook["path"] = json!(webhook.path);
+        hook["methods"] = json!(webhook.methods);
+        hook["verification"] = verification_json(&webhook.verification);
+    }
+    hook
+}
+
+fn verification_json(v: &Verification) -> Value {
+    let has_secret = v.scheme != Scheme::None;
+    json!({
+        "type": v.scheme.name(),
+        "header": v.scheme.header(),
+        "secret": has_secret.then_some(REDACTED),
+        "tolerance_ms": v.scheme.tolerance().map(|t| t.as_millis() as u64),
+        "skip_invalid": v.skip_invalid,
+    })
 }
 
 /// Wire names, spelt out so renaming a variant cannot change the API.
@@ -243,4 +261,48 @@ pub fn metrics(registry: &Registry) -> Reply {
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn manifest(text: &str) -> Manifest {
+        let parsed = crate::manifest::parse(Path::new("/nonexistent/shop"), Path::new("m.yaml"), text);
+        parsed.manifest.expect("a valid manifest").with_plugin(PathBuf::from("p.wasm"))
+    }
+
+    #[test]
+    fn webhooks_are_listed_with_path_methods_and_scheme_but_never_the_secret() {
+        let m = manifest(
+            "hooks:
+  - {type: webhook, source: stripe, verification: {type: stripe, secret: sk-hunter2}}
+  - {type: webhook, config: {path: /in/gh, methods: [put]}, verification: {type: hmac-sha1, header: X-Hub-Signature, secret: gh-hunter3, skip_invalid: true}}
+  - {type: webhook, config: {path: /open}, verification: {type: none}}
+  - {type: auth, action: login}",
+        );
+        let listed = triggers(&m);
+        assert_eq!(
+            listed["hooks"],
+            json!([
+                {"type": "webhook", "source": "stripe", "action": null, "mode": "async", "verified": true,
+                 "path": "/api/webhooks/shop", "methods": ["POST"],
+                 "verification": {"type": "stripe", "header": "Stripe-Signature", "secret": "<redacted>",
+                                  "tolerance_ms": 300_000, "skip_invalid": false}},
+                {"type": "webhook", "source": null, "action": null, "mode": "async", "verified": true,
+                 "path": "/in/gh", "methods": ["PUT"],
+                 "verification": {"type": "hmac-sha1", "header": "X-Hub-Signature", "secret": "<redacted>",
+                                  "tolerance_ms": null, "skip_invalid": true}},
+                {"type": "webhook", "source": null, "action": null, "mode": "async", "verified": false,
+                 "path": "/open", "methods": ["POST"],
+                 "verification": {"type": "none", "header": null, "secret": null,
+                                  "tolerance_ms": null, "skip_invalid": false}},
+                {"type": "auth", "source": null, "action": "login", "mode": "async", "verified": false},
+            ])
+        );
+        let text = listed.to_string();
+        assert!(!text.contains("hunter"), "{text}");
+    }
 }

@@ -27,6 +27,15 @@ pub(super) struct Field<D> {
     pub read: Read<D>,
 }
 
+/// Looks up an environment variable (for `${NAME}` secrets): the process
+/// environment, or a fixed one in tests.
+pub(super) type Env = fn(&str) -> Result<String, std::env::VarError>;
+
+/// The process environment.
+pub(super) fn process_env(name: &str) -> Result<String, std::env::VarError> {
+    std::env::var(name)
+}
+
 /// Collects problems, and the paths to check on disk, while a manifest is
 /// checked.
 pub(super) struct Checker {
@@ -34,13 +43,26 @@ pub(super) struct Checker {
     /// The function folder: relative paths are joined to it, and its name
     /// is the function's name when the manifest gives none.
     pub(super) dir: PathBuf,
+    /// The function's name once read (it is the first field), for defaults
+    /// that contain it, like a webhook's path; `None` while unknown or
+    /// invalid.
+    pub(super) name: Option<String>,
+    /// Where `${NAME}` values come from.
+    pub(super) env: Env,
     pub(super) problems: Vec<Problem>,
     pub(super) paths: Vec<LocalPath>,
 }
 
 impl Checker {
     pub(super) fn new(dir: &Path, file: &Path) -> Checker {
-        Checker { file: file.to_path_buf(), dir: dir.to_path_buf(), problems: Vec::new(), paths: Vec::new() }
+        Checker {
+            file: file.to_path_buf(),
+            dir: dir.to_path_buf(),
+            name: None,
+            env: process_env,
+            problems: Vec::new(),
+            paths: Vec::new(),
+        }
     }
 
     pub(super) fn error(&mut self, field: &str, message: impl Into<String>) {
@@ -150,6 +172,18 @@ impl Checker {
             self.error(field, "required");
         }
         text
+    }
+
+    /// `true` or `false`; `None` when absent (or not a boolean, an error).
+    pub(super) fn opt_bool(&mut self, field: &str, value: Option<&Value>) -> Option<bool> {
+        match value? {
+            Value::Null => None,
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.error(field, format!("must be true or false, got {}", kind_of(other)));
+                None
+            }
+        }
     }
 
     fn list<'v>(&mut self, field: &str, value: Option<&'v Value>) -> &'v [Value] {

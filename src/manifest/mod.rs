@@ -24,9 +24,11 @@ use crate::units::parse_size;
 
 mod check;
 mod triggers;
+mod webhook;
 
-use check::{Checker, Field, kind_of};
-pub use triggers::{Hook, HookMode, HookType, Route, RouteAccess, Schedule, ScheduleType, Verification};
+use check::{Checker, Env, Field, kind_of};
+pub use triggers::{Hook, HookMode, HookType, Route, RouteAccess, Schedule, ScheduleType};
+pub use webhook::{DEFAULT_TOLERANCE, HmacHash, Scheme, Verification, Webhook};
 
 /// The manifest file name inside a function folder.
 pub const FILE_NAME: &str = "manifest.yaml";
@@ -221,9 +223,16 @@ const FIELDS: &[Field<Fields>] = &[
 
 /// Parses and validates the manifest text of the function folder `dir`
 /// (`file` is the path used in messages). Touches no file: `dir` is only
-/// joined to the paths the manifest names and gives the default name.
+/// joined to the paths the manifest names and gives the default name. The
+/// process environment is read for secrets written `${NAME}`.
 pub fn parse(dir: &Path, file: &Path, text: &str) -> Parsed {
+    parse_in(dir, file, text, check::process_env)
+}
+
+/// [`parse`] with `${NAME}` looked up in `env`.
+fn parse_in(dir: &Path, file: &Path, text: &str, env: Env) -> Parsed {
     let mut c = Checker::new(dir, file);
+    c.env = env;
     let fields = top_level(&mut c, text).map(|map| c.fields("", &map, FIELDS));
     let name = fields.as_ref().and_then(|d| d.name.clone());
     let manifest = fields.and_then(|d| finish(&c, d)).filter(|_| !c.has_errors());
@@ -307,6 +316,7 @@ fn read_name(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Stri
         );
         return None;
     }
+    c.name = Some(name.clone());
     Some(name)
 }
 

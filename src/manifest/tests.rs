@@ -3,6 +3,7 @@
 
 use super::check::every_field;
 use super::*;
+use crate::crypto::Secret;
 use crate::testutil::TempDir;
 
 /// A folder that does not exist: parsing must not need it.
@@ -42,7 +43,10 @@ schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europ
     );
     assert_eq!(m.routes[0].methods, ["GET", "POST"]);
     assert_eq!(m.hooks[0].timeout, Some(Duration::from_secs(5)));
-    assert_eq!(m.hooks[1].verification.as_ref().unwrap().secret, "s3cret");
+    let webhook = m.hooks[1].webhook.as_ref().unwrap();
+    let secret = Secret::new("s3cret");
+    let header = "X-Signature".to_string();
+    assert_eq!(webhook.verification.scheme, Scheme::Hmac { hash: HmacHash::Sha256, header, secret });
     assert!(m.build.as_ref().unwrap().watch[0].matches("src/lib/x.c"));
     assert_eq!(m.build.unwrap().output, Path::new(DIR).join("plugin.wasm"));
     assert_eq!(m.plugin, None, "no plugin named: discovery picks it");
@@ -215,4 +219,224 @@ fn messages_repeat_at_most_80_characters_of_a_value() {
             "functions/hello/manifest.yaml: runtime: \"{start}\"… (6400 bytes) is not supported; alyx runs `wasm` functions only"
         )
     );
+}
+
+// --- webhooks -----------------------------------------------------------------
+
+/// The environment the webhook tests see: only `HOOK_SECRET` and `EMPTY`.
+fn test_env(name: &str) -> Result<String, std::env::VarError> {
+    match name {
+        "HOOK_SECRET" => Ok("from-the-environment".into()),
+        "EMPTY" => Ok(String::new()),
+        _ => Err(std::env::VarError::NotPresent),
+    }
+}
+
+/// `hooks: [<hook>]` parsed with [`test_env`]: the webhook, and the problems.
+fn parse_webhook(hook: &str) -> (Option<Webhook>, Vec<String>) {
+    let text = format!("hooks: [{hook}]");
+    let parsed = parse_in(Path::new(DIR), Path::new("m.yaml"), &text, test_env);
+    let webhook = parsed.manifest.and_then(|m| m.hooks.into_iter().next()?.webhook);
+    (webhook, parsed.problems.iter().map(ToString::to_string).collect())
+}
+
+#[track_caller]
+fn webhook(hook: &str) -> Webhook {
+    let (webhook, problems) = parse_webhook(hook);
+    assert!(problems.is_empty(), "{hook}\n{problems:?}");
+    webhook.unwrap()
+}
+
+#[track_caller]
+fn refused(hook: &str) -> Vec<String> {
+    let (webhook, problems) = parse_webhook(hook);
+    assert!(webhook.is_none(), "{hook} was accepted");
+    problems
+}
+
+#[test]
+fn a_webhook_takes_its_path_from_the_function_and_post() {
+    let w = webhook("{type: webhook, verification: {type: stripe, secret: whsec_abc}}");
+    assert_eq!(
+        (w.path.as_str(), w.methods.as_slice()),
+        ("/api/webhooks/hello", ["POST".to_string()].as_slice())
+    );
+    let header = "Stripe-Signature".to_string();
+    let scheme = Scheme::Stripe { header, secret: Secret::new("whsec_abc"), tolerance: DEFAULT_TOLERANCE };
+    assert_eq!(w.verification, Verification { scheme, skip_invalid: false });
+    assert_eq!(DEFAULT_TOLERANCE, Duration::from_secs(300));
+}
+
+#[test]
+fn a_webhook_reads_its_config_and_every_verification_field() {
+    let w = webhook(
+        "{type: webhook, config: {path: /in/orders, methods: [put, post], timeout: 2s},
+          verification: {type: hmac-sha1, header: X-Hub-Signature, secret: k, skip_invalid: true}}",
+    );
+    assert_eq!(
+        (w.path.as_str(), w.methods.as_slice()),
+        ("/in/orders", ["PUT".to_string(), "POST".into()].as_slice())
+    );
+    let scheme =
+        Scheme::Hmac { hash: HmacHash::Sha1, header: "X-Hub-Signature".into(), secret: Secret::new("k") };
+    assert_eq!(w.verification, Verification { scheme, skip_invalid: true });
+    let w = webhook("{type: webhook, verification: {type: stripe, secret: k, tolerance: 30s}}");
+    assert_eq!(w.verification.scheme.tolerance(), Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn a_webhook_without_verification_is_refused_with_the_way_out() {
+    assert_eq!(
+        refused("{type: webhook}"),
+        [
+            "m.yaml: hooks[0].verification: required for webhook hooks (write `verification: {type: none}` to accept unsigned requests)"
+        ]
+    );
+}
+
+#[test]
+fn verification_type_none_is_accepted_with_a_warning() {
+    let (w, problems) = parse_webhook("{type: webhook, verification: {type: none}}");
+    assert_eq!(w.unwrap().verification.scheme, Scheme::None);
+    assert_eq!(
+        problems,
+        [
+            "m.yaml: warning: hooks[0].verification.type: none: requests are not verified; anyone who knows the path can call the function"
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_verification_type_names_the_known_ones() {
+    assert_eq!(
+        refused("{type: webhook, verification: {type: md5, secret: k}}"),
+        [
+            "m.yaml: hooks[0].verification.type: \"md5\" is not a verification type (use hmac-sha256, hmac-sha1, stripe, standard-webhooks or none)"
+        ]
+    );
+}
+
+#[test]
+fn hmac_types_need_a_header_and_every_type_but_none_a_secret() {
+    assert_eq!(
+        refused("{type: webhook, verification: {type: hmac-sha256, secret: k}}"),
+        [
+            "m.yaml: hooks[0].verification.header: required: the header that carries the signature, like X-Hub-Signature-256"
+        ]
+    );
+    for kind in ["hmac-sha1", "stripe", "standard-webhooks"] {
+        let problems = refused(&format!("{{type: webhook, verification: {{type: {kind}, header: X-Sig}}}}"));
+        assert_eq!(problems.last().unwrap(), "m.yaml: hooks[0].verification.secret: required", "{kind}");
+    }
+    assert_eq!(
+        refused("{type: webhook, verification: {type: hmac-sha1, header: 'X Sig', secret: k}}"),
+        ["m.yaml: hooks[0].verification.header: \"X Sig\" is not a header name"]
+    );
+}
+
+#[test]
+fn a_secret_can_come_from_the_environment() {
+    let w = webhook("{type: webhook, verification: {type: stripe, secret: '${HOOK_SECRET}'}}");
+    let Scheme::Stripe { secret, .. } = w.verification.scheme else { panic!("not stripe") };
+    assert_eq!(secret.expose(), b"from-the-environment");
+}
+
+#[test]
+fn an_unset_or_empty_secret_variable_names_the_field_and_the_variable() {
+    for (name, problem) in [("UNSET", "is not set"), ("EMPTY", "is empty")] {
+        let hook = format!("{{type: webhook, verification: {{type: stripe, secret: '${{{name}}}'}}}}");
+        assert_eq!(
+            refused(&hook),
+            [format!("m.yaml: hooks[0].verification.secret: the environment variable \"{name}\" {problem}")]
+        );
+    }
+    assert_eq!(
+        refused("{type: webhook, verification: {type: stripe, secret: '${NOT A NAME}'}}"),
+        [
+            "m.yaml: hooks[0].verification.secret: `${...}` must name an environment variable (letters, digits and _)"
+        ]
+    );
+}
+
+#[test]
+fn a_standard_webhooks_secret_is_the_decoded_key() {
+    for written in ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] {
+        let w = webhook(&format!(
+            "{{type: webhook, verification: {{type: standard-webhooks, secret: {written}}}}}"
+        ));
+        let Scheme::StandardWebhooks { secret, .. } = w.verification.scheme else { panic!("not standard") };
+        assert_eq!(
+            secret.expose(),
+            crate::crypto::base64_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
+        );
+    }
+    let problems = refused(
+        "{type: webhook, verification: {type: standard-webhooks, secret: 'whsec_not base64!hunter2'}}",
+    );
+    assert_eq!(
+        problems,
+        [
+            "m.yaml: hooks[0].verification.secret: must be whsec_ followed by the key in base64, as the sender gives it"
+        ]
+    );
+}
+
+#[test]
+fn fields_a_scheme_does_not_use_are_warnings() {
+    let (w, problems) = parse_webhook(
+        "{type: webhook, verification: {type: standard-webhooks, header: X-Sig, secret: whsec_YWJj}}",
+    );
+    assert!(w.is_some());
+    assert_eq!(
+        problems,
+        [
+            "m.yaml: warning: hooks[0].verification.header: standard-webhooks always reads webhook-id, webhook-timestamp and webhook-signature; it is ignored"
+        ]
+    );
+    let (w, problems) = parse_webhook(
+        "{type: webhook, verification: {type: hmac-sha256, header: X-Sig, secret: k, tolerance: 1m}}",
+    );
+    assert!(w.is_some());
+    assert_eq!(
+        problems,
+        [
+            "m.yaml: warning: hooks[0].verification.tolerance: only stripe and standard-webhooks sign a timestamp; it is ignored"
+        ]
+    );
+}
+
+#[test]
+fn a_webhook_path_is_checked_like_a_route_path_and_methods_are_known_ones() {
+    let verification = "verification: {type: none}";
+    for (path, problem) in [
+        ("in", "must start with /"),
+        ("/in//orders", "has an empty segment (//)"),
+        ("/in/../admin", "has a . or .. segment"),
+        ("'/in?x=1'", "segment \"in?x=1\" has characters a path cannot hold as they are"),
+    ] {
+        let problems = refused(&format!("{{type: webhook, config: {{path: {path}}}, {verification}}}"));
+        let written = path.trim_matches('\'');
+        assert_eq!(problems[0], format!("m.yaml: hooks[0].config.path: {problem} (got \"{written}\")"));
+    }
+    let problems = refused(&format!("{{type: webhook, config: {{methods: [POST, FETCH]}}, {verification}}}"));
+    assert_eq!(problems[0], "m.yaml: hooks[0].config.methods[1]: unknown HTTP method \"FETCH\"");
+    let (root, _) = parse_webhook(&format!("{{type: webhook, config: {{path: /}}, {verification}}}"));
+    assert_eq!(root.unwrap().path, "/");
+}
+
+#[test]
+fn no_secret_is_ever_printed() {
+    let text = "hooks:
+  - {type: webhook, verification: {type: hmac-sha256, header: X-Sig, secret: literal-hunter2}}
+  - {type: webhook, verification: {type: stripe, secret: '${HOOK_SECRET}'}}
+  - {type: webhook, verification: {type: standard-webhooks, secret: whsec_aHVudGVyMw==}}
+  - {type: webhook, verification: {type: standard-webhooks, secret: 'whsec_hunter4!'}}";
+    let parsed = parse_in(Path::new(DIR), Path::new("m.yaml"), text, test_env);
+    let good = parse_in(Path::new(DIR), Path::new("m.yaml"), &text[..text.rfind("\n").unwrap()], test_env);
+    assert!(good.manifest.is_some(), "{:?}", good.problems);
+    let printed = format!("{parsed:?}\n{good:?}\n{:#?}", good.manifest);
+    for secret in ["hunter2", "from-the-environment", "hunter3", "aHVudGVyMw", "hunter4"] {
+        assert!(!printed.contains(secret), "{secret} printed in:\n{printed}");
+    }
+    assert!(printed.contains("secret: <redacted>"), "{printed}");
 }

@@ -1,5 +1,6 @@
 //! Trigger specs in a manifest: HTTP routes, hooks (database, auth,
-//! webhook) and schedules, each read through its own field table.
+//! webhook) and schedules, each read through its own field table. A
+//! webhook's `config` and `verification` are read in `webhook.rs`.
 //!
 //! Schedule checks are placeholders until the schedules work replaces them
 //! with a real parser: a cron expression is only counted to have 5 fields,
@@ -11,6 +12,7 @@ use std::time::Duration;
 use serde_yaml_ng::Value;
 
 use super::check::{Checker, Field};
+use super::webhook::{self, Verification, Webhook};
 use crate::quote::quote;
 use crate::units::parse_duration;
 
@@ -51,16 +53,11 @@ pub struct Hook {
     pub action: Option<String>,
     pub mode: HookMode,
     pub timeout: Option<Duration>,
+    /// The `config` map without its `timeout`; empty for webhooks, whose
+    /// config is read into `webhook`.
     pub config: BTreeMap<String, String>,
-    pub verification: Option<Verification>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verification {
-    /// Only `hmac-sha256` for now.
-    pub kind: String,
-    pub header: String,
-    pub secret: String,
+    /// Path, methods and verification: `Some` exactly for webhook hooks.
+    pub webhook: Option<Webhook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +91,7 @@ struct RouteFields {
 /// Every field of a route, in checking order.
 const ROUTE_FIELDS: &[Field<RouteFields>] = &[
     Field { key: "path", read: |c, f, v, d| d.path = read_route_path(c, f, v) },
-    Field { key: "methods", read: |c, f, v, d| d.methods = read_route_methods(c, f, v) },
+    Field { key: "methods", read: |c, f, v, d| d.methods = read_methods(c, f, v, &["GET"]) },
     Field { key: "auth", read: |c, f, v, d| d.public = read_route_auth(c, f, v) },
 ];
 
@@ -104,9 +101,14 @@ pub(super) fn read_route(c: &mut Checker, field: &str, value: &Value) -> Option<
     Some(Route { path: d.path?, methods: d.methods, access })
 }
 
-/// A path pattern (see `triggers::path`): segments, `{name}`, a last `{rest...}`.
 fn read_route_path(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
     let path = c.required_string(field, value)?;
+    check_path(c, field, path)
+}
+
+/// A path pattern (see `triggers::path`): segments, `{name}`, a last
+/// `{rest...}`; routes and webhooks alike.
+pub(super) fn check_path(c: &mut Checker, field: &str, path: String) -> Option<String> {
     match crate::triggers::path::Pattern::parse(&path) {
         Ok(_) => Some(path),
         Err(why) => {
@@ -114,13 +116,6 @@ fn read_route_path(c: &mut Checker, field: &str, value: Option<&Value>) -> Optio
             None
         }
     }
-}
-
-/// A route's methods: `GET` when none are given.
-fn read_route_methods(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String> {
-    let given = value.is_some_and(|v| !v.is_null());
-    let methods = read_methods(c, field, value);
-    if given { methods } else { vec!["GET".into()] }
 }
 
 /// `auth: none` makes a route public; the only other value is `default`.
@@ -135,8 +130,14 @@ fn read_route_auth(c: &mut Checker, field: &str, value: Option<&Value>) -> bool 
     }
 }
 
-/// Upper-cased HTTP methods; `GET` and `POST` when none are given.
-fn read_methods(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<String> {
+/// Upper-cased HTTP methods, each a known one; `default` when none are
+/// given (routes: `GET`; webhooks: `POST`).
+pub(super) fn read_methods(
+    c: &mut Checker,
+    field: &str,
+    value: Option<&Value>,
+    default: &[&str],
+) -> Vec<String> {
     let mut methods = c.strings(field, value);
     methods.iter_mut().for_each(|m| *m = m.to_ascii_uppercase());
     for (i, method) in methods.iter().enumerate() {
@@ -145,7 +146,7 @@ fn read_methods(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<Stri
         }
     }
     if methods.is_empty() {
-        methods = vec!["GET".into(), "POST".into()];
+        methods = default.iter().map(|m| m.to_string()).collect();
     }
     methods
 }
@@ -159,6 +160,9 @@ struct HookFields {
     mode: Option<HookMode>,
     config: BTreeMap<String, String>,
     timeout: Option<Duration>,
+    /// A webhook's path and methods, from its `config`.
+    path: Option<String>,
+    methods: Vec<String>,
     verification: Option<Verification>,
 }
 
@@ -169,7 +173,10 @@ const HOOK_FIELDS: &[Field<HookFields>] = &[
     Field { key: "action", read: |c, f, v, d| d.action = c.opt_string(f, v) },
     Field { key: "mode", read: |c, f, v, d| d.mode = read_hook_mode(c, f, v) },
     Field { key: "config", read: read_hook_config },
-    Field { key: "verification", read: |c, f, v, d| d.verification = read_verification(c, f, v) },
+    Field {
+        key: "verification",
+        read: |c, f, v, d| d.verification = webhook::read_verification(c, f, v, d.kind),
+    },
 ];
 
 pub(super) fn read_hook(c: &mut Checker, field: &str, value: &Value) -> Option<Hook> {
@@ -177,9 +184,14 @@ pub(super) fn read_hook(c: &mut Checker, field: &str, value: &Value) -> Option<H
     if d.kind == Some(HookType::Database) && d.source.is_none() {
         c.error(&format!("{field}.source"), "required for database hooks (the table or collection)");
     }
-    let (source, action, timeout, config, verification) =
-        (d.source, d.action, d.timeout, d.config, d.verification);
-    Some(Hook { kind: d.kind?, source, action, mode: d.mode?, timeout, config, verification })
+    let webhook = match d.kind? {
+        HookType::Webhook => {
+            Some(Webhook { path: d.path?, methods: d.methods, verification: d.verification? })
+        }
+        HookType::Database | HookType::Auth => None,
+    };
+    let (source, action, timeout, config) = (d.source, d.action, d.timeout, d.config);
+    Some(Hook { kind: d.kind?, source, action, mode: d.mode?, timeout, config, webhook })
 }
 
 fn read_hook_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<HookType> {
@@ -206,52 +218,19 @@ fn read_hook_mode(c: &mut Checker, field: &str, value: Option<&Value>) -> Option
     }
 }
 
-/// The hook's config; its `timeout` entry is the hook's timeout.
+/// The hook's config; its `timeout` entry is the hook's timeout. A
+/// webhook's config is a section of its own (`path`, `methods`, `timeout`).
 fn read_hook_config(c: &mut Checker, field: &str, value: Option<&Value>, d: &mut HookFields) {
+    if d.kind == Some(HookType::Webhook) {
+        let config = webhook::read_config(c, field, value);
+        (d.path, d.methods, d.timeout) = (config.path, config.methods, config.timeout);
+        return;
+    }
     d.config = c.map(field, value);
     d.timeout = d
         .config
         .remove("timeout")
         .and_then(|t| c.duration(&format!("{field}.timeout"), Some(&Value::String(t))));
-}
-
-/// A verification as read so far.
-#[derive(Default)]
-struct VerificationFields {
-    kind: String,
-    header: String,
-    secret: Option<String>,
-}
-
-/// Every field of a webhook verification, in checking order.
-const VERIFICATION_FIELDS: &[Field<VerificationFields>] = &[
-    Field { key: "type", read: |c, f, v, d| d.kind = read_verification_type(c, f, v) },
-    Field {
-        key: "header",
-        read: |c, f, v, d| d.header = c.opt_string(f, v).unwrap_or_else(|| "X-Signature".into()),
-    },
-    Field { key: "secret", read: |c, f, v, d| d.secret = read_secret(c, f, v) },
-];
-
-fn read_verification(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Verification> {
-    let d = c.section(field, value.filter(|v| !v.is_null())?, VERIFICATION_FIELDS)?;
-    Some(Verification { kind: d.kind, header: d.header, secret: d.secret? })
-}
-
-fn read_verification_type(c: &mut Checker, field: &str, value: Option<&Value>) -> String {
-    let kind = c.opt_string(field, value).unwrap_or_else(|| "hmac-sha256".into());
-    if kind != "hmac-sha256" {
-        c.error(field, format!("{} is not supported (use hmac-sha256)", quote(&kind)));
-    }
-    kind
-}
-
-fn read_secret(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
-    let secret = c.opt_string(field, value).filter(|s| !s.is_empty());
-    if secret.is_none() {
-        c.error(field, "required");
-    }
-    secret
 }
 
 /// A schedule as read so far.
@@ -325,6 +304,7 @@ mod tests {
         read: fn(&mut Checker, &str, &Value) -> Option<T>,
     ) -> (Option<T>, Vec<String>) {
         let mut c = Checker::new("/nonexistent/f".as_ref(), "m.yaml".as_ref());
+        c.name = Some("f".into());
         let value: Value = serde_yaml_ng::from_str(text).unwrap();
         let trigger = read(&mut c, "t", &value);
         (trigger, c.problems.iter().map(ToString::to_string).collect())
@@ -378,24 +358,17 @@ mod tests {
         }
     }
 
+    /// A webhook, the one hook type that reads every field (the fields of
+    /// its `config` and `verification` are sampled in `webhook.rs`).
     fn hook_sample(key: &str) -> String {
         match key {
-            "type" => "database".into(),
-            "source" => "users".into(),
-            "action" => "insert".into(),
+            "type" => "webhook".into(),
+            "source" => "stripe".into(),
+            "action" => "payment".into(),
             "mode" => "sync".into(),
-            "config" => "{timeout: 5s, a: b}".into(),
-            "verification" => every_field(VERIFICATION_FIELDS, verification_sample),
+            "config" => "{timeout: 5s, path: /in}".into(),
+            "verification" => "{type: stripe, secret: s3cret}".into(),
             other => panic!("no sample value for the new hook field `{other}`; add one"),
-        }
-    }
-
-    fn verification_sample(key: &str) -> String {
-        match key {
-            "type" => "hmac-sha256".into(),
-            "header" => "X-Sig".into(),
-            "secret" => "s3cret".into(),
-            other => panic!("no sample value for the new verification field `{other}`; add one"),
         }
     }
 
@@ -407,6 +380,19 @@ mod tests {
             "timezone" => "Europe/Berlin".into(),
             other => panic!("no sample value for the new schedule field `{other}`; add one"),
         }
+    }
+
+    #[test]
+    fn other_hooks_keep_their_config_as_strings_and_ignore_a_verification() {
+        let text = "{type: database, source: users, config: {timeout: 5s, a: b}, verification: {secret: x}}";
+        let (hook, problems) = read_one(text, read_hook);
+        let hook = hook.unwrap();
+        assert_eq!(hook.config, BTreeMap::from([("a".to_string(), "b".to_string())]));
+        assert_eq!((hook.timeout, hook.webhook), (Some(Duration::from_secs(5)), None));
+        assert_eq!(
+            problems,
+            ["m.yaml: warning: t.verification: only webhook hooks are verified; it is ignored"]
+        );
     }
 
     #[test]
