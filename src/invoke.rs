@@ -29,6 +29,8 @@ pub enum Trigger {
     Http,
     /// A user route: the request's method and the route's path pattern.
     Route { method: String, route: String },
+    /// A webhook hook, at its path pattern.
+    Webhook { path: String },
 }
 
 impl Trigger {
@@ -37,6 +39,7 @@ impl Trigger {
         match self {
             Trigger::Http => "http",
             Trigger::Route { .. } => "route",
+            Trigger::Webhook { .. } => "webhook",
         }
     }
 }

@@ -18,12 +18,13 @@ use super::request::Request;
 use super::respond::ApiError;
 use super::route::{self, Matched};
 use super::router::{Route, route};
+use super::webhook;
 use crate::invoke::{Admission, Caller, Invoker};
-use crate::manifest::RouteAccess;
+use crate::manifest::{RouteAccess, Verification};
 use crate::random::unique_id;
 use crate::registry::Registry;
 use crate::triggers::Routes;
-use crate::triggers::routes::Lookup;
+use crate::triggers::routes::{Kind, Lookup};
 
 /// Request counters for `/health/stats`.
 #[derive(Debug)]
@@ -69,10 +70,12 @@ pub struct App {
     pub traffic: Traffic,
 }
 
-/// Where a request goes: one of alyx's own endpoints, or a user route.
+/// Where a request goes: one of alyx's own endpoints, a user route, or a
+/// webhook.
 enum Target {
     Api(Route),
     User(Matched),
+    Webhook(Matched, Verification),
 }
 
 /// What [`App::admit`] hands to [`App::handle`]: the request's id, its
@@ -102,7 +105,12 @@ impl Handler for App {
             Lookup::Found { mount, params } => {
                 let matched =
                     Matched { function: mount.function.clone(), route: mount.pattern.to_string(), params };
-                (mount.function.clone(), mount.access, Target::User(matched))
+                match &mount.kind {
+                    Kind::Route(access) => (mount.function.clone(), *access, Target::User(matched)),
+                    Kind::Webhook(v) => {
+                        (mount.function.clone(), RouteAccess::Public, Target::Webhook(matched, v.clone()))
+                    }
+                }
             }
             Lookup::MethodNotAllowed { allow } => {
                 let refused = ApiError::MethodNotAllowed { path: request.path.clone(), allow };
@@ -129,6 +137,9 @@ impl Handler for App {
         let reply = match target {
             Target::Api(route) => self.run(&request, route, caller, admission, &id),
             Target::User(matched) => route::call(&self.invoker, &request, matched, caller, &id, admission),
+            Target::Webhook(matched, verification) => {
+                webhook::call(&self.invoker, &request, matched, &verification, &id, admission)
+            }
         };
         finish(&request, reply, &id, start)
     }

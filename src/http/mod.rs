@@ -14,3 +14,4 @@ pub mod request;
 pub mod respond;
 pub mod route;
 pub mod router;
+pub mod webhook;

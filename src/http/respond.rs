@@ -19,6 +19,8 @@ pub enum ApiError {
     Unauthorized,
     /// The admin token is required and missing or wrong.
     AdminRequired,
+    /// A webhook request whose signature did not verify.
+    InvalidSignature { reason: String },
     /// An admin endpoint, with no admin token configured.
     AdminDisabled,
     /// The body is not JSON.
@@ -69,6 +71,7 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::MethodNotAllowed { .. } => status(405, "METHOD_NOT_ALLOWED", NONE),
         ApiError::Unauthorized | ApiError::AdminRequired => status(401, "UNAUTHORIZED", BEARER),
         ApiError::AdminDisabled => status(403, "ADMIN_DISABLED", NONE),
+        ApiError::InvalidSignature { .. } => status(401, "INVALID_SIGNATURE", NONE),
         ApiError::BadJson { .. } => status(400, "BAD_JSON", NONE),
         ApiError::BodyTooLarge => status(413, "PAYLOAD_TOO_LARGE", NONE),
         ApiError::BodyUnreadable | ApiError::BadRequest { .. } => status(400, "BAD_REQUEST", NONE),
@@ -117,6 +120,7 @@ impl ApiError {
             ApiError::Unauthorized => "an API key is required (Authorization: Bearer KEY)".into(),
             ApiError::AdminRequired => "the admin token is required (Authorization: Bearer TOKEN)".into(),
             ApiError::AdminDisabled => "admin endpoints are disabled: set admin_token".into(),
+            ApiError::InvalidSignature { reason } => format!("webhook signature refused: {reason}"),
             ApiError::BadJson { message } => message.clone(),
             ApiError::BodyTooLarge => "the request body is larger than max_body".into(),
             ApiError::BodyUnreadable => "the request body could not be read".into(),
@@ -215,6 +219,7 @@ mod tests {
             ApiError::Unauthorized,
             ApiError::AdminRequired,
             ApiError::AdminDisabled,
+            ApiError::InvalidSignature { reason: "r".into() },
             ApiError::BadJson { message: "m".into() },
             ApiError::BodyTooLarge,
             ApiError::BodyUnreadable,
@@ -236,6 +241,7 @@ mod tests {
                 | ApiError::Unauthorized
                 | ApiError::AdminRequired
                 | ApiError::AdminDisabled
+                | ApiError::InvalidSignature { .. }
                 | ApiError::BadJson { .. }
                 | ApiError::BodyTooLarge
                 | ApiError::BodyUnreadable
@@ -278,6 +284,7 @@ mod tests {
             (401, "UNAUTHORIZED", h(&[("WWW-Authenticate", "Bearer")])),
             (401, "UNAUTHORIZED", h(&[("WWW-Authenticate", "Bearer")])),
             (403, "ADMIN_DISABLED", h(&[])),
+            (401, "INVALID_SIGNATURE", h(&[])),
             (400, "BAD_JSON", h(&[])),
             (413, "PAYLOAD_TOO_LARGE", h(&[])),
             (400, "BAD_REQUEST", h(&[])),

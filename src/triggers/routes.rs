@@ -1,25 +1,37 @@
-//! The table of user routes, built from the manifests of the loaded
-//! versions: reserved paths and conflicts become manifest problems, and a
-//! request's method and path find the route that serves it. Pure: the
-//! caller says which functions held which routes before, so a function
-//! already serving a route keeps it when another claims the same one.
+//! The table of user routes and webhooks, built from the manifests of the
+//! loaded versions: reserved paths and conflicts become manifest problems,
+//! and a request's method and path find the mount that serves it. Pure: the
+//! caller says which functions held which paths before, so a function
+//! already serving a path keeps it when another claims the same one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::path::{Params, Pattern};
-use crate::manifest::{FILE_NAME, Manifest, Problem, RouteAccess, Severity};
+use crate::manifest::{FILE_NAME, Manifest, Problem, RouteAccess, Severity, Verification};
 
 /// Paths alyx serves itself; routes may not claim them.
 const RESERVED: &[&str] = &["/api", "/health", "/metrics"];
 
-/// One route of one function, mounted for some of its methods.
+/// Where webhooks may live under `/api/`.
+const WEBHOOKS: &str = "/api/webhooks";
+
+/// What a mount is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// A `routes` entry, with who may call it.
+    Route(RouteAccess),
+    /// A webhook hook: public, proven by its signature.
+    Webhook(Verification),
+}
+
+/// One route or webhook of one function, mounted for some of its methods.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mount {
     pub function: String,
     pub pattern: Pattern,
     pub methods: Vec<String>,
-    pub access: RouteAccess,
+    pub kind: Kind,
 }
 
 /// The routes being served.
@@ -45,9 +57,11 @@ pub enum Lookup<'t> {
 /// One claim of a method on a path shape.
 struct Claim<'m> {
     manifest: &'m Manifest,
-    index: usize,
+    /// Where in the manifest: `routes[0].path`, `hooks[1].config.path`.
+    field: String,
     pattern: Pattern,
     method: String,
+    kind: Kind,
 }
 
 impl RouteTable {
@@ -59,9 +73,9 @@ impl RouteTable {
         let mut claims = claims(manifests, &mut problems);
         let held =
             |c: &Claim| previous.holder(&c.pattern.shape(), &c.method) == Some(c.manifest.name.as_str());
-        claims.sort_by_key(|c| (!held(c), c.manifest.name.clone(), c.index));
+        claims.sort_by_key(|c| (!held(c), c.manifest.name.clone(), c.field.clone()));
         let mut owners: BTreeMap<(String, String), String> = BTreeMap::new();
-        let mut won: BTreeMap<(String, usize), Mount> = BTreeMap::new();
+        let mut won: BTreeMap<(String, String), Mount> = BTreeMap::new();
         for claim in claims {
             let key = (claim.pattern.shape(), claim.method.clone());
             if let Some(owner) = owners.get(&key) {
@@ -104,38 +118,62 @@ impl RouteTable {
     }
 }
 
-/// Every (route, method) the manifests ask for, minus reserved paths.
+/// Every (path, method) the manifests ask for, minus reserved paths.
 fn claims<'m>(manifests: &'m [Arc<Manifest>], problems: &mut Vec<Problem>) -> Vec<Claim<'m>> {
     let mut claims = Vec::new();
     for manifest in manifests {
-        for (index, route) in manifest.routes.iter().enumerate() {
-            let Ok(pattern) = Pattern::parse(&route.path) else { continue };
-            if reserved(&route.path) {
-                let message =
-                    format!("{} is reserved for alyx's own API (/api/, /health, /metrics)", route.path);
-                problems.push(problem(manifest, index, message));
+        let routes = manifest
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("routes[{i}].path"), &r.path, &r.methods, Kind::Route(r.access)));
+        let hooks = manifest.hooks.iter().enumerate().filter_map(|(i, h)| {
+            let w = h.webhook.as_ref()?;
+            Some((
+                format!("hooks[{i}].config.path"),
+                &w.path,
+                &w.methods,
+                Kind::Webhook(w.verification.clone()),
+            ))
+        });
+        for (field, path, methods, kind) in routes.chain(hooks) {
+            let Ok(pattern) = Pattern::parse(path) else { continue };
+            if reserved(path, &kind) {
+                let message = format!("{path} is reserved for alyx's own API (/api/, /health, /metrics)");
+                problems.push(problem(manifest, &field, message));
                 continue;
             }
-            for method in &route.methods {
-                claims.push(Claim { manifest, index, pattern: pattern.clone(), method: method.clone() });
+            for method in methods {
+                let kind = kind.clone();
+                claims.push(Claim {
+                    manifest,
+                    field: field.clone(),
+                    pattern: pattern.clone(),
+                    method: method.clone(),
+                    kind,
+                });
             }
         }
     }
     claims
 }
 
-fn reserved(path: &str) -> bool {
-    RESERVED.iter().any(|r| path == *r || path.strip_prefix(r).is_some_and(|rest| rest.starts_with('/')))
+/// Routes stay out of alyx's paths; webhooks may also live under
+/// `/api/webhooks/`.
+fn reserved(path: &str, kind: &Kind) -> bool {
+    let under =
+        |root: &str| path == root || path.strip_prefix(root).is_some_and(|rest| rest.starts_with('/'));
+    let webhook_home = matches!(kind, Kind::Webhook(_)) && path.starts_with(&format!("{WEBHOOKS}/"));
+    !webhook_home && RESERVED.iter().any(|r| under(r))
 }
 
-fn mount(won: &mut BTreeMap<(String, usize), Mount>, claim: Claim) {
-    let key = (claim.manifest.name.clone(), claim.index);
-    let access = claim.manifest.routes[claim.index].access;
+fn mount(won: &mut BTreeMap<(String, String), Mount>, claim: Claim) {
+    let key = (claim.manifest.name.clone(), claim.field.clone());
     let entry = won.entry(key).or_insert_with(|| Mount {
         function: claim.manifest.name.clone(),
         pattern: claim.pattern.clone(),
         methods: Vec::new(),
-        access,
+        kind: claim.kind.clone(),
     });
     entry.methods.push(claim.method);
 }
@@ -145,13 +183,13 @@ fn conflict(claim: &Claim, owner: &str) -> Problem {
         "{} {} is already served by function {owner:?}; function {:?} does not get it",
         claim.method, claim.pattern, claim.manifest.name
     );
-    problem(claim.manifest, claim.index, message)
+    problem(claim.manifest, &claim.field, message)
 }
 
-fn problem(manifest: &Manifest, index: usize, message: String) -> Problem {
+fn problem(manifest: &Manifest, field: &str, message: String) -> Problem {
     Problem {
         file: manifest.dir.join(FILE_NAME),
-        field: format!("routes[{index}].path"),
+        field: field.to_string(),
         message,
         severity: Severity::Error,
     }
@@ -219,7 +257,11 @@ mod tests {
         assert_eq!(fields, ["routes[1].path", "routes[2].path"]);
         assert!(problems[0].message.contains("reserved"), "{}", problems[0]);
         assert_eq!(table.mounts().len(), 1);
-        assert!(!reserved("/apis") && !reserved("/healthy") && reserved("/metrics/x"));
+        let route = Kind::Route(RouteAccess::Default);
+        assert!(
+            !reserved("/apis", &route) && !reserved("/healthy", &route) && reserved("/metrics/x", &route)
+        );
+        assert!(reserved("/api/webhooks/x", &route), "routes stay out of /api/");
     }
 
     #[test]

@@ -1,0 +1,56 @@
+//! A webhook over HTTP: the signature is checked on the raw body before
+//! anything parses it; a request that fails is refused with 401 and the
+//! function is not called, unless the hook says `skip_invalid`, in which
+//! case the function sees `verified: false` and why. The input is a
+//! route's, with `trigger: "webhook"` and `verified`; the output maps to
+//! the response as a route's does.
+
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use super::reply::Reply;
+use super::request::{BodyError, Request};
+use super::respond::ApiError;
+use super::route::{self, Matched};
+use crate::invoke::{Admission, Caller, Invocation, Invoker, Trigger};
+use crate::manifest::{Scheme, Verification};
+use crate::triggers::verify::verify;
+
+/// Verifies, then invokes the webhook's function.
+pub fn call(
+    invoker: &Invoker,
+    request: &Request,
+    matched: Matched,
+    verification: &Verification,
+    request_id: &str,
+    admission: Option<Admission>,
+) -> Reply {
+    let body = match &request.body {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return ApiError::BodyTooLarge.reply(request_id),
+        Err(BodyError::Unreadable) => return ApiError::BodyUnreadable.reply(request_id),
+    };
+    let checked = verify(verification, &request.headers, body, SystemTime::now());
+    if let Err(error) = &checked {
+        log::warn!("{}: webhook {} refused: {error}", matched.function, matched.route);
+        if !verification.skip_invalid {
+            return ApiError::InvalidSignature { reason: error.to_string() }.reply(request_id);
+        }
+    }
+    let mut input = route::input(request, &matched, body);
+    input["trigger"] = json!("webhook");
+    input["verified"] = json!(checked.is_ok() && verification.scheme != Scheme::None);
+    if let Err(error) = &checked {
+        input["verification_error"] = json!(error.to_string());
+    }
+    let invocation = Invocation {
+        function: matched.function.clone(),
+        input,
+        trigger: Trigger::Webhook { path: matched.route.clone() },
+        request_id: request_id.to_string(),
+        caller: Caller::Anonymous,
+        admission,
+    };
+    route::reply(invoker.run(invocation))
+}
