@@ -13,11 +13,11 @@ use serde_json::Value;
 use super::{TempDir, plugin_bytes};
 
 /// A functions folder built for one test; kept if the test fails.
-pub struct Folder(pub TempDir);
+pub struct Folder(pub TempDir, pub Vec<(String, String)>);
 
 impl Folder {
     pub fn new() -> Folder {
-        Folder(TempDir::new("server"))
+        Folder(TempDir::new("server"), Vec::new())
     }
 
     /// A function named `name` running `export` of a test plugin.
@@ -25,6 +25,12 @@ impl Folder {
         self.0.write(&format!("{name}/plugin.wat"), plugin_bytes(plugin));
         let manifest = format!("name: {name}\nentrypoint: {export}\nplugin: plugin.wat\n{extra}");
         self.0.write(&format!("{name}/manifest.yaml"), manifest);
+        self
+    }
+
+    /// An environment variable for the alyx process.
+    pub fn env(mut self, name: &str, value: &str) -> Folder {
+        self.1.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -77,6 +83,7 @@ impl Alyx {
         let mut child = command
             .args(&args)
             .env("RUST_LOG", "info")
+            .envs(folder.1.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(&folder.0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
