@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test lint bench run release clean
+.PHONY: build test lint bench soak run release clean
 
 build:
 	$(CARGO) build --release
@@ -19,6 +19,13 @@ lint:
 ## Benchmarks (release build); figures go into README.md.
 bench:
 	$(CARGO) bench --bench runtime --bench http --bench reload
+
+## The soak test: one release `alyx serve` (target/release/alyx) under every
+## kind of traffic at once for SOAK_SECONDS; prints its figures, fails on a
+## wrong answer, a dropped connection, extra threads or growing memory.
+SOAK_SECONDS ?= 300
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
 
 ## Serve the bundled example functions on http://127.0.0.1:8090.
 run: build
