@@ -102,10 +102,12 @@ fn body_stalls(conn: &mut Conn, deadlines: Deadlines, tally: &mut Tally) {
     refused_on_time(conn, answer, stalled + deadlines.body, "stalled body 408", tally);
 }
 
-/// Sends `bytes` one at a time, `every` apart, watching for an answer in
-/// the pauses; the answer (or how the connection ended) if one came before
-/// the last byte. A failed send stops the trickle and reads what came.
+/// Sends `bytes` one at a time, `every` apart (on a fixed schedule, so a
+/// late wake-up does not delay the rest), watching for an answer in the
+/// pauses; the answer (or how the connection ended) if one came before the
+/// last byte. A failed send stops the trickle and reads what came.
 fn send_slowly(conn: &mut Conn, bytes: &[u8], every: Duration) -> Option<Result<Response, Dropped>> {
+    let start = Instant::now();
     for (i, byte) in bytes.iter().enumerate() {
         if conn.send(&[*byte]).is_err() {
             return Some(conn.response(ANSWER_WITHIN));
@@ -113,7 +115,8 @@ fn send_slowly(conn: &mut Conn, bytes: &[u8], every: Duration) -> Option<Result<
         if i + 1 == bytes.len() {
             return None;
         }
-        match conn.response(every) {
+        let next = start + every * (i as u32 + 1);
+        match conn.response(next.saturating_duration_since(Instant::now())) {
             Err(Dropped::Timeout) => {}
             other => return Some(other),
         }
