@@ -25,6 +25,8 @@ mod wire;
 
 use std::time::{Duration, Instant};
 
+use alyx::http::front::workers::CONTROL_WORKERS;
+
 use abuse::Deadlines;
 use calls::{ADMIN_TOKEN, Generations};
 use common::alyx::{Alyx, Folder};
@@ -49,11 +51,11 @@ struct Plan {
 
 /// Invoke workers: the harness starts alyx with `--workers 8`.
 const WORKERS: usize = 8;
-/// alyx's fixed threads besides the invoke workers: 2 control workers
-/// (`front::workers::CONTROL_WORKERS`), the poller, the main thread (which
-/// waits for a signal) and the ctrlc crate's signal thread. Nothing else
-/// runs in `alyx serve` (the dev loop's watcher and builds are not there).
-const OTHER_THREADS: usize = 2 + 1 + 1 + 1;
+/// alyx's fixed threads besides the invoke workers: the control workers,
+/// the poller, the main thread (which waits for a signal), the ctrlc
+/// crate's signal thread and the janitor. Nothing else runs in `alyx serve`
+/// (the dev loop's watcher and builds are not there).
+const OTHER_THREADS: usize = CONTROL_WORKERS + 1 + 1 + 1 + 1;
 /// A function's instances, and the calls that may wait for one: the slow
 /// function admits 6 calls at once, so the slow clients fill its queue, and
 /// 6 of the 8 invoke workers at most wait on it (with the default queue of
