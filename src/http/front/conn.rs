@@ -68,7 +68,7 @@ const KEEP_CAPACITY: usize = 64 << 10;
 pub struct Conn {
     pub stream: TcpStream,
     input: Vec<u8>,
-    /// How much of `input` is known to hold no blank line (end of a head).
+    /// How much of `input` the head phase has looked at (see `worth_parsing`).
     scanned: usize,
     output: Vec<u8>,
     written: usize,
@@ -124,7 +124,7 @@ impl Conn {
 
     /// `None` when the head is complete and the body phase should run.
     fn head(&mut self, now: Instant) -> Option<Step> {
-        if !self.head_may_be_complete() {
+        if !self.worth_parsing() {
             return Some(match self.input.len() > self.limits.max_header_bytes {
                 true => Step::Refuse(Reject::HeaderTooLarge),
                 false => Step::Read,
@@ -148,14 +148,20 @@ impl Conn {
         None
     }
 
-    /// Whether `input` holds a blank line yet: a head trickled in byte by
-    /// byte is then parsed once, not once per byte.
-    fn head_may_be_complete(&mut self) -> bool {
+    /// Whether parsing the head now can tell more than before: at its first
+    /// bytes and when its request line ends, so bytes that cannot be HTTP
+    /// (a TLS hello, a bad method or version) are refused at once, then
+    /// once its blank line is in, so a head trickled in byte by byte is
+    /// parsed a few times, not once per byte.
+    fn worth_parsing(&mut self) -> bool {
+        let (seen, new) = self.input.split_at(self.scanned);
+        let first_bytes = seen.is_empty();
+        let request_line_ends = new.contains(&b'\n') && !seen.contains(&b'\n');
         let from = self.scanned.saturating_sub(3);
-        let found = self.input[from..].windows(2).any(|w| w == b"\n\n")
+        let blank_line = self.input[from..].windows(2).any(|w| w == b"\n\n")
             || self.input[from..].windows(3).any(|w| w == b"\n\r\n");
         self.scanned = self.input.len();
-        found
+        first_bytes || request_line_ends || blank_line
     }
 
     fn body(&mut self) -> Option<Step> {
@@ -356,6 +362,19 @@ mod tests {
         assert!(matches!(c.advance(now), Step::Read));
         c.received(&[b'a'; 1024], now);
         assert!(matches!(c.advance(now), Step::Refuse(Reject::HeaderTooLarge)));
+    }
+
+    #[test]
+    fn bytes_that_cannot_start_a_request_are_refused_before_any_blank_line() {
+        let now = Instant::now();
+        let mut c = conn(now);
+        c.received(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", now);
+        assert!(matches!(c.advance(now), Step::Refuse(Reject::BadRequest(_))), "a TLS hello");
+        let mut c = conn(now);
+        c.received(b"GET / HT", now);
+        assert!(matches!(c.advance(now), Step::Read));
+        c.received(b"XP/1.1\r\nHost: a\r\n", now);
+        assert!(matches!(c.advance(now), Step::Refuse(Reject::BadRequest(_))), "a bad version");
     }
 
     #[test]
