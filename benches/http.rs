@@ -149,7 +149,7 @@ impl Handler for Bare {
     type Ticket = ();
 
     fn admit(&self, _: &Request) -> Result<(Lane, ()), Reply> {
-        Ok((Lane::Invoke, ()))
+        Ok((Lane::Invoke { key: String::new(), limit: usize::MAX }, ()))
     }
 
     fn handle(&self, _: Request, _: ()) -> Reply {

@@ -82,6 +82,19 @@ pub struct Invocation {
 /// back when dropped.
 pub struct Admission {
     function: Arc<Function>,
+    /// The instances of the version admitted to: how many calls can run.
+    capacity: usize,
+}
+
+impl Admission {
+    pub fn function(&self) -> &str {
+        &self.function.name
+    }
+
+    /// How many of the function's calls can run at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
 }
 
 impl Drop for Admission {
@@ -185,7 +198,7 @@ impl Invoker {
         let limit = version.pool.capacity() + self.queue_depth;
         let taken = entry.admitted.fetch_update(SeqCst, SeqCst, |n| (n < limit).then_some(n + 1));
         match taken {
-            Ok(_) => Ok(Admission { function: entry }),
+            Ok(_) => Ok(Admission { function: entry, capacity: version.pool.capacity() }),
             Err(_) => Err(Failure::QueueFull { function: named() }),
         }
     }

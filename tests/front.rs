@@ -122,6 +122,28 @@ fn calls_waiting_for_a_worker_count_against_the_queue_depth() {
 }
 
 #[test]
+fn a_slow_functions_backlog_does_not_delay_other_functions() {
+    // Defaults: 8 workers, 4 instances, queue 64. Forty half-second calls take
+    // five seconds to drain; a call to another function must not wait them out.
+    let alyx = Folder::new()
+        .function("slow", "nap.wat", "nap_500", "")
+        .function("fast", "vars.wat", "incr", "")
+        .serve(&[]);
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..40).map(|_| scope.spawn(|| alyx.post("/api/functions/slow", "").0)).collect();
+        alyx.wait_for("the slow calls to run", |a| {
+            a.get("/api/functions/stats").1["functions"]["slow"]["instances"]["busy"] == 4
+        });
+        let asked = Instant::now();
+        assert_eq!(alyx.post("/api/functions/fast", "").0, 200);
+        let took = asked.elapsed();
+        assert!(took < Duration::from_secs(1), "the fast call waited {took:?} behind the slow backlog");
+        let statuses: Vec<u16> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    });
+}
+
+#[test]
 fn ambiguous_framing_is_refused_and_the_connection_closed() {
     let alyx = counter().serve(&[]);
     let smuggled = "GET /api/functions/counter?x HTTP/1.1\r\n\r\n";

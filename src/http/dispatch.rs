@@ -126,7 +126,10 @@ impl Handler for App {
             RouteAccess::Default => self.auth.api(caller),
         };
         match allowed.and_then(|()| self.invoker.admit(&function).map_err(ApiError::Invocation)) {
-            Ok(admission) => Ok((Lane::Invoke, ticket(target, Some(admission)))),
+            Ok(admission) => {
+                let lane = Lane::Invoke { key: function, limit: admission.capacity() };
+                Ok((lane, ticket(target, Some(admission))))
+            }
             Err(refused) => Err(finish(request, refused.reply(&id), &id, start)),
         }
     }

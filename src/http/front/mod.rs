@@ -14,6 +14,7 @@
 //! admitted it ([`Handler::admit`] runs on the poller and must be quick).
 
 pub mod conn;
+mod fair;
 pub mod parse;
 mod poller;
 pub mod wire;
@@ -36,10 +37,11 @@ pub use parse::Reject;
 use poller::{Control, Poller};
 
 /// Which worker threads run a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lane {
-    /// Function calls: `workers` threads.
-    Invoke,
+    /// Function calls: `workers` threads, at most `limit` of them on one
+    /// `key` (a function and its instances) at once.
+    Invoke { key: String, limit: usize },
     /// Everything else: a few threads of their own.
     Control,
 }

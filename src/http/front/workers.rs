@@ -1,14 +1,17 @@
 //! The fixed worker threads: `workers` threads for invocations and a few for
 //! everything else (health, metrics, listings, reload), so a slow function
-//! never delays a health check. A worker takes a [`Job`], runs the handler
-//! (a panic costs that request a 500, never the worker), and hands the reply
-//! back to the poller. The threads end when the poller drops the senders.
+//! never delays a health check. Invocations wait in a [`Fair`] queue, so a
+//! slow function never holds every invoke worker either. A worker takes a
+//! [`Job`], runs the handler (a panic costs that request a 500, never the
+//! worker), and hands the reply back to the poller. The threads end when
+//! the poller drops the lanes.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::fair::Fair;
 use super::parse::Reject;
 use super::{Handler, Lane};
 use crate::error::Error;
@@ -32,9 +35,9 @@ pub struct Done {
     pub reply: Reply,
 }
 
-/// The senders of both lanes.
+/// Where jobs go: the invoke lane's fair queue and the control lane.
 pub struct Lanes<T> {
-    invoke: Sender<Job<T>>,
+    invoke: Arc<Fair<Job<T>>>,
     control: Sender<Job<T>>,
 }
 
@@ -42,9 +45,18 @@ impl<T> Lanes<T> {
     /// Queues a job; false if the workers are gone.
     pub fn send(&self, lane: Lane, job: Job<T>) -> bool {
         match lane {
-            Lane::Invoke => self.invoke.send(job).is_ok(),
+            Lane::Invoke { key, limit } => {
+                self.invoke.push(&key, limit, job);
+                true
+            }
             Lane::Control => self.control.send(job).is_ok(),
         }
+    }
+}
+
+impl<T> Drop for Lanes<T> {
+    fn drop(&mut self) {
+        self.invoke.close();
     }
 }
 
@@ -61,34 +73,60 @@ pub fn start<H: Handler>(
     done: &Sender<Done>,
     wake: &Arc<dyn Fn() + Send + Sync>,
 ) -> Result<Started<H::Ticket>, Error> {
-    let (invoke, invoke_rx) = mpsc::channel();
+    let invoke = Arc::new(Fair::default());
     let (control, control_rx) = mpsc::channel();
+    let control_rx = Arc::new(Mutex::new(control_rx));
     let mut threads = Vec::new();
-    for (lane, count, rx) in [("invoke", workers, invoke_rx), ("control", CONTROL_WORKERS, control_rx)] {
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..count {
-            let name = format!("http-{lane}-{i}");
-            let (handler, rx, done, wake) = (handler.clone(), rx.clone(), done.clone(), wake.clone());
-            let thread = std::thread::Builder::new()
-                .name(name.clone())
-                .spawn(move || work(&*handler, &rx, &done, &*wake))
-                .map_err(Error::thread(&name))?;
-            threads.push(thread);
-        }
+    for i in 0..workers + CONTROL_WORKERS {
+        let name = match i < workers {
+            true => format!("http-invoke-{i}"),
+            false => format!("http-control-{}", i - workers),
+        };
+        let (handler, done, wake) = (handler.clone(), done.clone(), wake.clone());
+        let jobs = match i < workers {
+            true => Jobs::Fair(invoke.clone()),
+            false => Jobs::Channel(control_rx.clone()),
+        };
+        let thread = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || work(&*handler, &jobs, &done, &*wake))
+            .map_err(Error::thread(&name))?;
+        threads.push(thread);
     }
     Ok(Started { lanes: Lanes { invoke, control }, threads })
 }
 
+/// Where a worker takes its jobs from.
+enum Jobs<T> {
+    Fair(Arc<Fair<Job<T>>>),
+    Channel(Arc<Mutex<Receiver<Job<T>>>>),
+}
+
+impl<T> Jobs<T> {
+    /// The next job and its fair-queue key; `None` when the lane ends.
+    fn next(&self) -> Option<(Option<String>, Job<T>)> {
+        match self {
+            Jobs::Fair(fair) => fair.take().map(|(key, job)| (Some(key), job)),
+            Jobs::Channel(rx) => lock(rx).recv().ok().map(|job| (None, job)),
+        }
+    }
+
+    fn finished(&self, key: Option<String>) {
+        if let (Jobs::Fair(fair), Some(key)) = (self, key) {
+            fair.finished(&key);
+        }
+    }
+}
+
 fn work<H: Handler>(
     handler: &H,
-    jobs: &Mutex<Receiver<Job<H::Ticket>>>,
+    jobs: &Jobs<H::Ticket>,
     done: &Sender<Done>,
     wake: &(dyn Fn() + Send + Sync),
 ) {
-    loop {
-        let next = lock(jobs).recv();
-        let Ok(Job { conn, request, ticket }) = next else { return };
+    while let Some((key, Job { conn, request, ticket })) = jobs.next() {
         let handled = std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(request, ticket)));
+        jobs.finished(key);
         let reply = handled.unwrap_or_else(|_| {
             log::error!("a request handler panicked; answering 500");
             handler.reject(Reject::Internal)
