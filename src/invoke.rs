@@ -119,6 +119,31 @@ impl Failure {
             Failure::Runtime(error) => error.kind(),
         }
     }
+
+    /// The wire code: the API's `error.code` and execution records'. Here,
+    /// below the HTTP layer, so every trigger and the history name a failure
+    /// alike; `http::respond` adds the status and headers.
+    pub fn code(&self) -> &'static str {
+        use runtime::Error as E;
+        match self {
+            Failure::NotFound { .. } => "FUNCTION_NOT_FOUND",
+            Failure::NotLoaded { .. } => "FUNCTION_NOT_LOADED",
+            Failure::QueueFull { .. } => "QUEUE_FULL",
+            Failure::Runtime(error) => match error {
+                E::Timeout { .. } => "TIMEOUT",
+                E::MemoryLimit { .. } => "MEMORY_LIMIT",
+                E::Busy { .. } => "BUSY",
+                E::Plugin { .. } | E::HostFunction { .. } => "PLUGIN_ERROR",
+                E::Load { .. }
+                | E::MissingExport { .. }
+                | E::BadSignature { .. }
+                | E::StackOverflow { .. }
+                | E::Trap { .. }
+                | E::NonZeroReturn { .. }
+                | E::Exit { .. } => "EXECUTION_ERROR",
+            },
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {

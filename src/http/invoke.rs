@@ -2,8 +2,6 @@
 //! or query becomes the input, and the outcome becomes the reference
 //! design's response envelope with a status from the error table.
 
-use std::time::SystemTime;
-
 use serde_json::{Map, Value, json};
 
 use super::reply::Reply;
@@ -12,7 +10,7 @@ use super::respond::{ApiError, with_status};
 use crate::crypto::base64;
 use crate::invoke::{Admission, Caller, Failure, Invocation, Invoker, Outcome, Trigger};
 use crate::runtime::LogLine;
-use crate::units::format_rfc3339;
+use crate::units::format_rfc3339_millis;
 
 /// The input of an invocation: a JSON body (`{"input": ...}` or a bare
 /// value; empty means null), or the query parameters of a GET.
@@ -156,15 +154,8 @@ fn log_json(line: &LogLine) -> Value {
     json!({
         "level": line.level.name(),
         "message": line.message,
-        "timestamp": timestamp(line.timestamp),
+        "timestamp": format_rfc3339_millis(line.timestamp),
     })
-}
-
-/// RFC 3339 with milliseconds.
-fn timestamp(time: SystemTime) -> String {
-    let millis = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
-    let seconds = format_rfc3339(time);
-    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
 }
 
 #[cfg(test)]

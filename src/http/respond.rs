@@ -1,6 +1,7 @@
 //! The one table from every error the API can answer to its HTTP status,
 //! wire code and headers (`Retry-After` is set here and nowhere else), and
-//! the JSON error body every failure uses.
+//! the JSON error body every failure uses. An invocation's failure brings
+//! its own code ([`Failure::code`], below HTTP so the history uses it too).
 
 use serde_json::{Value, json};
 
@@ -85,30 +86,30 @@ pub fn status_of(error: &ApiError) -> Status {
     }
 }
 
+/// The code is the failure's own ([`Failure::code`]); the status and
+/// headers are decided here.
 fn invocation_status(failure: &Failure) -> Status {
-    match failure {
-        Failure::NotFound { .. } => status(404, "FUNCTION_NOT_FOUND", NONE),
-        Failure::NotLoaded { .. } => status(503, "FUNCTION_NOT_LOADED", RETRY_LATER),
-        Failure::QueueFull { .. } => status(503, "QUEUE_FULL", RETRY_SOON),
-        Failure::Runtime(error) => runtime_status(error),
-    }
-}
-
-fn runtime_status(error: &runtime::Error) -> Status {
     use runtime::Error as E;
-    match error {
-        E::Timeout { .. } => status(504, "TIMEOUT", NONE),
-        E::MemoryLimit { .. } => status(500, "MEMORY_LIMIT", NONE),
-        E::Busy { .. } => status(503, "BUSY", RETRY_SOON),
-        E::Plugin { .. } | E::HostFunction { .. } => status(500, "PLUGIN_ERROR", NONE),
-        E::Load { .. }
-        | E::MissingExport { .. }
-        | E::BadSignature { .. }
-        | E::StackOverflow { .. }
-        | E::Trap { .. }
-        | E::NonZeroReturn { .. }
-        | E::Exit { .. } => status(500, "EXECUTION_ERROR", NONE),
-    }
+    let (code, headers) = match failure {
+        Failure::NotFound { .. } => (404, NONE),
+        Failure::NotLoaded { .. } => (503, RETRY_LATER),
+        Failure::QueueFull { .. } => (503, RETRY_SOON),
+        Failure::Runtime(error) => match error {
+            E::Timeout { .. } => (504, NONE),
+            E::Busy { .. } => (503, RETRY_SOON),
+            E::MemoryLimit { .. }
+            | E::Plugin { .. }
+            | E::HostFunction { .. }
+            | E::Load { .. }
+            | E::MissingExport { .. }
+            | E::BadSignature { .. }
+            | E::StackOverflow { .. }
+            | E::Trap { .. }
+            | E::NonZeroReturn { .. }
+            | E::Exit { .. } => (500, NONE),
+        },
+    };
+    status(code, failure.code(), headers)
 }
 
 impl ApiError {
