@@ -22,24 +22,43 @@ use crate::registry::{Function, Registry, Version};
 use crate::runtime::{self, LogLine};
 use crate::tokens::InternalTokens;
 
-/// What started an invocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What started an invocation, with what a record needs to tell one start
+/// from another. Serialized as `{"type": "http" | "route" | ..., detail}`;
+/// the wire names are written out here, never taken from `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type")]
 pub enum Trigger {
     /// `POST /api/functions/{name}` and its GET forms.
+    #[serde(rename = "http")]
     Http,
-    /// A user route: the request's method and the route's path pattern.
+    /// A user route of a manifest: the request's method and the route's
+    /// path pattern.
+    #[serde(rename = "route")]
     Route { method: String, route: String },
-    /// A webhook hook, at its path pattern.
+    /// A webhook hook of a manifest, at its path pattern.
+    #[serde(rename = "webhook")]
     Webhook { path: String },
+    /// A database or auth hook: its source and action.
+    #[serde(rename = "event")]
+    Event { source: String, action: String },
+    /// A schedule of a manifest, by name.
+    #[serde(rename = "schedule")]
+    Schedule { name: String },
 }
 
 impl Trigger {
-    /// The name records and logs use.
+    /// Every `type` a trigger can have, as records and filters spell it.
+    pub const KINDS: [&'static str; 5] = ["http", "route", "webhook", "event", "schedule"];
+
+    /// The `type` of this trigger: the name records, filters, metrics and
+    /// logs use.
     pub fn as_str(&self) -> &'static str {
         match self {
             Trigger::Http => "http",
             Trigger::Route { .. } => "route",
             Trigger::Webhook { .. } => "webhook",
+            Trigger::Event { .. } => "event",
+            Trigger::Schedule { .. } => "schedule",
         }
     }
 }
@@ -310,6 +329,23 @@ mod tests {
     fn write_version(root: &TempDir, export: &str) {
         root.write("f/plugin.wat", &answering(export));
         root.write("f/manifest.yaml", &format!("plugin: plugin.wat\nentrypoint: {export}\n"));
+    }
+
+    #[test]
+    fn triggers_serialize_with_their_type_and_detail() {
+        let text = |t: &Trigger| serde_json::to_value(t).unwrap();
+        let route = Trigger::Route { method: "GET".into(), route: "/hello/{name}".into() };
+        assert_eq!(text(&route), json!({"type": "route", "method": "GET", "route": "/hello/{name}"}));
+        let all = [
+            Trigger::Http,
+            route,
+            Trigger::Webhook { path: "/hooks/x".into() },
+            Trigger::Event { source: "users".into(), action: "insert".into() },
+            Trigger::Schedule { name: "nightly".into() },
+        ];
+        let types: Vec<Value> = all.iter().map(|t| text(t)["type"].clone()).collect();
+        assert_eq!(types, Trigger::KINDS.map(Value::from));
+        assert!(all.iter().zip(Trigger::KINDS).all(|(t, kind)| t.as_str() == kind));
     }
 
     #[test]
