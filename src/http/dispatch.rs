@@ -243,6 +243,7 @@ impl Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::History;
     use crate::testutil::TempDir;
     use crate::tokens::InternalTokens;
     use serde_json::{Value, json};
@@ -261,7 +262,13 @@ mod tests {
         let tokens = Arc::new(InternalTokens::new());
         let keys = keys.iter().map(|k| k.to_string()).collect();
         App {
-            invoker: Invoker::new(registry.clone(), tokens.clone(), "http://alyx".into(), 4),
+            invoker: Invoker::new(
+                registry.clone(),
+                tokens.clone(),
+                "http://alyx".into(),
+                4,
+                Arc::new(History::new(100)),
+            ),
             auth: Auth::new(keys, admin.map(String::from), tokens),
             routes: Routes::new(registry.clone()),
             registry,

@@ -81,7 +81,7 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::VersionNotSupported => status(505, "HTTP_VERSION_NOT_SUPPORTED", NONE),
         ApiError::Overloaded => status(503, "SERVER_BUSY", RETRY_SOON),
         ApiError::Internal => status(500, "INTERNAL_ERROR", NONE),
-        ApiError::Reported => status(500, "PLUGIN_ERROR", NONE),
+        ApiError::Reported => status(500, crate::invoke::REPORTED, NONE),
         ApiError::Invocation(failure) => invocation_status(failure),
     }
 }
