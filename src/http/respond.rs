@@ -6,7 +6,8 @@
 use serde_json::{Value, json};
 
 use super::reply::Reply;
-use crate::invoke::Failure;
+use crate::invoke::{Failure, Refusal};
+use crate::quote::quote;
 use crate::runtime;
 
 /// Every failure an API request can end in.
@@ -44,6 +45,10 @@ pub enum ApiError {
     Internal,
     /// The invocation was refused or failed.
     Invocation(Failure),
+    /// No record with this id in the execution history.
+    ExecutionNotFound { id: String },
+    /// A query parameter is unknown or has a bad value; says which.
+    BadQuery { message: String },
     /// The function answered with its own `{"success": false}` envelope.
     Reported,
 }
@@ -83,6 +88,8 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::Internal => status(500, "INTERNAL_ERROR", NONE),
         ApiError::Reported => status(500, crate::invoke::REPORTED, NONE),
         ApiError::Invocation(failure) => invocation_status(failure),
+        ApiError::ExecutionNotFound { .. } => status(404, "EXECUTION_NOT_FOUND", NONE),
+        ApiError::BadQuery { .. } => status(400, "BAD_QUERY", NONE),
     }
 }
 
@@ -133,7 +140,18 @@ impl ApiError {
             ApiError::Internal => "the request failed unexpectedly".into(),
             ApiError::Reported => "the function reported a failure".into(),
             ApiError::Invocation(failure) => failure.to_string(),
+            ApiError::ExecutionNotFound { id } => {
+                format!("no execution {} in the history (it keeps the last `history` records)", quote(id))
+            }
+            ApiError::BadQuery { message } => message.clone(),
         }
+    }
+
+    /// This error as the reason a trigger turned a call away, for the
+    /// history ([`crate::invoke::Invoker::refuse`]): `rejected`, with the
+    /// table's code and the message.
+    pub fn rejection(&self) -> Refusal {
+        Refusal::Rejected { code: status_of(self).code, message: self.message() }
     }
 
     /// The `error` object of a response body.
@@ -234,6 +252,8 @@ mod tests {
             ApiError::Invocation(Failure::NotFound { function: function() }),
             ApiError::Invocation(Failure::NotLoaded { function: function() }),
             ApiError::Invocation(Failure::QueueFull { function: function() }),
+            ApiError::ExecutionNotFound { id: "x".into() },
+            ApiError::BadQuery { message: "m".into() },
         ];
         for e in &all {
             match e {
@@ -254,7 +274,9 @@ mod tests {
                 | ApiError::Internal
                 | ApiError::Reported
                 | ApiError::Invocation(Failure::NotFound { .. } | Failure::NotLoaded { .. })
-                | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_)) => {}
+                | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_))
+                | ApiError::ExecutionNotFound { .. }
+                | ApiError::BadQuery { .. } => {}
             }
         }
         all.extend(runtime.into_iter().map(|e| ApiError::Invocation(Failure::Runtime(e))));
@@ -299,6 +321,8 @@ mod tests {
             (404, "FUNCTION_NOT_FOUND", h(&[])),
             (503, "FUNCTION_NOT_LOADED", h(&[("Retry-After", "5")])),
             (503, "QUEUE_FULL", h(&[("Retry-After", "1")])),
+            (404, "EXECUTION_NOT_FOUND", h(&[])),
+            (400, "BAD_QUERY", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
@@ -322,6 +346,12 @@ mod tests {
             let reply = error.reply("r");
             assert_eq!(reply.status == 503, reply.header("Retry-After").is_some(), "{error:?}");
         }
+    }
+
+    #[test]
+    fn an_error_as_a_rejection_keeps_its_code_and_message() {
+        let error = ApiError::BadJson { message: "not JSON".into() };
+        assert_eq!(error.rejection(), Refusal::Rejected { code: "BAD_JSON", message: "not JSON".into() });
     }
 
     #[test]

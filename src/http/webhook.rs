@@ -17,6 +17,11 @@ use crate::invoke::{Admission, Caller, Invocation, Invoker, Trigger};
 use crate::manifest::{Scheme, Verification};
 use crate::triggers::verify::verify;
 
+/// The trigger of a call through this webhook.
+pub fn trigger(matched: &Matched) -> Trigger {
+    Trigger::Webhook { path: matched.route.clone() }
+}
+
 /// Verifies, then invokes the webhook's function.
 pub fn call(
     invoker: &Invoker,
@@ -47,7 +52,7 @@ pub fn call(
     let invocation = Invocation {
         function: matched.function.clone(),
         input,
-        trigger: Trigger::Webhook { path: matched.route.clone() },
+        trigger: trigger(&matched),
         request_id: request_id.to_string(),
         caller: Caller::Anonymous,
         admission,
