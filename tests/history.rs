@@ -11,11 +11,11 @@ use serde_json::Value;
 use common::TempDir;
 use common::alyx::{Alyx, Folder};
 
-/// `hello` echoes its envelope, `trap` traps, `slow` spins until its 1 s
-/// timeout.
+/// `hello` echoes its envelope (also at the route `POST /greet/{name}`),
+/// `trap` traps, `slow` spins until its 1 s timeout.
 fn functions() -> Folder {
     Folder::new()
-        .function("hello", "echo.wat", "echo", "")
+        .function("hello", "echo.wat", "echo", "routes: [{path: \"/greet/{name}\", methods: [POST]}]\n")
         .function("trap", "errors.wat", "trap", "")
         .function("slow", "loop.wat", "spin", "timeout: 1s\n")
 }
@@ -61,25 +61,33 @@ fn every_call_is_recorded_and_found_by_filter_page_and_id() {
     assert_eq!(invoke(&alyx, "hello", "ok-2", "[1, 2, 3]"), 200);
     assert_eq!(invoke(&alyx, "hello", "bad-1", "{not json"), 400);
     assert_eq!(invoke(&alyx, "nope", "nope-1", ""), 404);
+    assert_eq!(alyx.request("POST", "/greet/ada", &[("X-Request-ID", "route-1")], b"").0, 200);
 
-    assert_eq!(ids(&alyx, ""), ["nope-1", "bad-1", "ok-2", "slow-1", "trap-1", "ok-1"]);
-    assert_eq!(ids(&alyx, "?function=hello"), ["bad-1", "ok-2", "ok-1"]);
-    assert_eq!(ids(&alyx, "?outcome=ok"), ["ok-2", "ok-1"]);
+    assert_eq!(ids(&alyx, ""), ["route-1", "nope-1", "bad-1", "ok-2", "slow-1", "trap-1", "ok-1"]);
+    assert_eq!(ids(&alyx, "?function=hello"), ["route-1", "bad-1", "ok-2", "ok-1"]);
+    assert_eq!(ids(&alyx, "?outcome=ok"), ["route-1", "ok-2", "ok-1"]);
     assert_eq!(ids(&alyx, "?outcome=error"), ["nope-1", "trap-1"]);
     assert_eq!(ids(&alyx, "?outcome=timeout"), ["slow-1"]);
     assert_eq!(ids(&alyx, "?outcome=rejected"), ["bad-1"]);
     assert_eq!(ids(&alyx, "?trigger=http").len(), 6);
+    assert_eq!(ids(&alyx, "?trigger=route"), ["route-1"]);
     assert_eq!(ids(&alyx, "?trigger=webhook"), Vec::<String>::new());
     assert_eq!(ids(&alyx, "?function=hello&outcome=ok&trigger=http"), ["ok-2", "ok-1"]);
 
-    assert_eq!(listed(&alyx, "?limit=2"), (vec!["nope-1".into(), "bad-1".into()], "bad-1".into()));
-    assert_eq!(
-        listed(&alyx, "?limit=2&before=bad-1"),
-        (vec!["ok-2".into(), "slow-1".into()], "slow-1".into())
-    );
-    assert_eq!(listed(&alyx, "?limit=2&before=slow-1"), (vec!["trap-1".into(), "ok-1".into()], Value::Null));
-    assert_eq!(listed(&alyx, "?function=hello&limit=1&before=ok-2"), (vec!["ok-1".into()], Value::Null));
+    let page = |query: &str, newest_first: &[&str], next: Value| {
+        let expected: Vec<String> = newest_first.iter().map(|id| id.to_string()).collect();
+        assert_eq!(listed(&alyx, query), (expected, next), "{query}");
+    };
+    page("?limit=3", &["route-1", "nope-1", "bad-1"], "bad-1".into());
+    page("?limit=3&before=bad-1", &["ok-2", "slow-1", "trap-1"], "trap-1".into());
+    page("?limit=3&before=trap-1", &["ok-1"], Value::Null);
+    page("?function=hello&limit=1&before=ok-2", &["ok-1"], Value::Null);
 
+    let route = alyx.get("/api/executions/route-1").1;
+    assert_eq!(
+        route["trigger"],
+        serde_json::json!({"type": "route", "method": "POST", "route": "/greet/{name}"})
+    );
     let (status, trap) = alyx.get("/api/executions/trap-1");
     assert_eq!(status, 200);
     assert_eq!(
@@ -121,6 +129,7 @@ fn every_call_is_recorded_and_found_by_filter_page_and_id() {
     for line in [
         r#"alyx_invocations_by_trigger_total{function="hello",trigger="http",outcome="ok"} 2"#,
         r#"alyx_invocations_by_trigger_total{function="hello",trigger="http",outcome="rejected"} 1"#,
+        r#"alyx_invocations_by_trigger_total{function="hello",trigger="route",outcome="ok"} 1"#,
         r#"alyx_invocations_by_trigger_total{function="slow",trigger="http",outcome="timeout"} 1"#,
         r#"alyx_invocations_by_trigger_total{function="trap",trigger="http",outcome="error"} 1"#,
         "alyx_history_dropped_total 0",
@@ -130,9 +139,9 @@ fn every_call_is_recorded_and_found_by_filter_page_and_id() {
     }
     assert!(!metrics.contains(r#"function="nope""#), "unknown names add no series");
 
-    alyx.wait_for("six lines in the history file", |_| lines(&file).len() == 6);
+    alyx.wait_for("seven lines in the history file", |_| lines(&file).len() == 7);
     let written = lines(&file);
-    assert_eq!(line_ids(&written), ["ok-1", "trap-1", "slow-1", "ok-2", "bad-1", "nope-1"]);
+    assert_eq!(line_ids(&written), ["ok-1", "trap-1", "slow-1", "ok-2", "bad-1", "nope-1", "route-1"]);
     assert_eq!(written[1], trap, "the file has the record the API shows");
 }
 
