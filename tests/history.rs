@@ -1,5 +1,5 @@
 //! The execution history against the real `alyx serve`: calls that succeed,
-//! trap, time out or are rejected, queried with every filter and page by
+//! trap, time out or are rejected (a bad body, a forged webhook), queried with every filter and page by
 //! page, fetched by id, and the history file with its rotation and its
 //! failures. The file is read after alyx has stopped (its writer is joined
 //! on shutdown, after the front) or waited for with a deadline.
@@ -143,6 +143,29 @@ fn every_call_is_recorded_and_found_by_filter_page_and_id() {
     let written = lines(&file);
     assert_eq!(line_ids(&written), ["ok-1", "trap-1", "slow-1", "ok-2", "bad-1", "nope-1", "route-1"]);
     assert_eq!(written[1], trap, "the file has the record the API shows");
+}
+
+#[test]
+fn a_webhook_whose_signature_fails_is_recorded_as_rejected() {
+    let hook = "hooks: [{type: webhook, config: {path: /hooks/signed}, verification: {type: hmac-sha256, \
+                header: X-Signature, secret: s3cret}}]\n";
+    let alyx = Folder::new().function("signed", "echo.wat", "echo", hook).serve(&[]);
+    let body = br#"{"event": "push"}"#;
+    let good = alyx::crypto::hex(&alyx::crypto::hmac_sha256(b"s3cret", body));
+    let deliver = |id: &str, signature: &str| {
+        alyx.request("POST", "/hooks/signed", &[("X-Request-ID", id), ("X-Signature", signature)], body).0
+    };
+    assert_eq!(deliver("good", &good), 200);
+    assert_eq!(deliver("forged", "00"), 401);
+    let (_, forged) = alyx.get("/api/executions/forged");
+    assert_eq!(forged["trigger"], serde_json::json!({"type": "webhook", "path": "/hooks/signed"}));
+    assert_eq!(
+        (forged["outcome"].as_str(), forged["error"]["code"].as_str()),
+        (Some("rejected"), Some("INVALID_SIGNATURE"))
+    );
+    assert_eq!((forged["input_bytes"].as_u64(), forged["duration_ms"].as_f64()), (Some(17), Some(0.0)));
+    assert_eq!(ids(&alyx, "?trigger=webhook&outcome=ok"), ["good"]);
+    assert_eq!(ids(&alyx, "?trigger=webhook"), ["forged", "good"]);
 }
 
 #[test]
