@@ -120,7 +120,9 @@ fn start_alyx(dir: &TempDir) -> (SocketAddr, Front, ServeConfig, Vec<u8>) {
     };
     let registry = Arc::new(Registry::new(dir, wiring::defaults(&config)));
     registry.reload();
-    let server = wiring::start_server(&config, registry).expect("alyx starts");
+    let (history, no_file) = wiring::start_history(&config).expect("history");
+    assert!(no_file.is_none(), "the default history is in memory only");
+    let server = wiring::start_server(&config, registry, history).expect("alyx starts");
     let addr = server.addr();
     let body = one_response_body(addr);
     (addr, server, config, body)

@@ -95,7 +95,9 @@ fn start(root: &Path) -> (SocketAddr, Front, dev::DevLoop) {
     };
     let registry = Arc::new(Registry::new(root, wiring::defaults(&config)));
     registry.reload();
-    let server = wiring::start_server(&config, registry.clone()).expect("server");
+    let (history, no_file) = wiring::start_history(&config).expect("history");
+    assert!(no_file.is_none(), "the default history is in memory only");
+    let server = wiring::start_server(&config, registry.clone(), history).expect("server");
     let watching = dev::start(registry, root, wiring::dev_options(&config)).expect("dev loop");
     (server.addr(), server, watching)
 }

@@ -142,6 +142,24 @@ pub const SETTINGS: &[Setting] = &[
         default: "60s",
         help: "idle instances beyond one per function are dropped after this long",
     },
+    Setting {
+        key: "history",
+        env: "ALYX_HISTORY",
+        default: "1000",
+        help: "execution records kept in memory for /api/executions (0: none)",
+    },
+    Setting {
+        key: "history_file",
+        env: "ALYX_HISTORY_FILE",
+        default: "",
+        help: "also append every execution record to this file as JSON lines (empty: no file)",
+    },
+    Setting {
+        key: "history_file_max",
+        env: "ALYX_HISTORY_FILE_MAX",
+        default: "10MiB",
+        help: "the history file is renamed to FILE.1 (replacing it) before it grows past this",
+    },
 ];
 
 /// The typed configuration of a server.
@@ -169,6 +187,9 @@ pub struct ServeConfig {
     pub debounce_plugins: Duration,
     pub build_timeout: Duration,
     pub idle_instance_ttl: Duration,
+    pub history: usize,
+    pub history_file: Option<PathBuf>,
+    pub history_file_max: u64,
 }
 
 impl Default for ServeConfig {
@@ -302,6 +323,11 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
         idle_instance_ttl: Some(duration("idle_instance_ttl")?)
             .filter(|ttl| !ttl.is_zero())
             .ok_or("idle_instance_ttl: must be above 0")?,
+        history: get("history").trim().parse().map_err(|_| "history: must be a whole number")?,
+        history_file: optional("history_file").map(PathBuf::from),
+        history_file_max: Some(size("history_file_max")?)
+            .filter(|max| *max > 0)
+            .ok_or("history_file_max: must be above 0")?,
     })
 }
 
@@ -340,6 +366,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8090");
         assert_eq!((c.timeout, c.memory, c.admin_token), (Duration::from_secs(30), 256 << 20, None));
         assert_eq!(c.idle_instance_ttl, Duration::from_secs(60));
+        assert_eq!((c.history, c.history_file, c.history_file_max), (1000, None, 10 << 20));
     }
 
     #[test]
@@ -378,6 +405,8 @@ mod tests {
         assert!(bad("memory", "lots").starts_with("memory:"));
         assert!(bad("log_level", "loud").starts_with("log_level:"));
         assert_eq!(bad("idle_instance_ttl", "0s"), "idle_instance_ttl: must be above 0");
+        assert_eq!(bad("history", "-1"), "history: must be a whole number");
+        assert_eq!(bad("history_file_max", "0"), "history_file_max: must be above 0");
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! [`Invoker::run`], which looks the function up, takes one snapshot of its
 //! version, admits or refuses the call, wraps the input in the reference
 //! design's request envelope, calls the entrypoint on a pooled instance and
-//! records the statistics. What comes back is an [`Outcome`]; turning it
-//! into an HTTP response is the caller's business.
+//! records the statistics and the execution record ([`crate::history`]).
+//! What comes back is an [`Outcome`]; turning it into an HTTP response is
+//! the caller's business. A call that a trigger turns away before `run` (a
+//! refused admission, a webhook whose signature fails) is recorded with
+//! [`Invoker::refuse`], so the history has every invocation.
 //!
 //! Admission: a function takes at most `instances + queue_depth` calls at a
 //! time, counting every call that runs or waits — for a worker thread or
@@ -18,28 +21,48 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::history::{self, ErrorInfo, History, Record};
 use crate::registry::{Function, Registry, Version};
 use crate::runtime::{self, LogLine};
 use crate::tokens::InternalTokens;
 
-/// What started an invocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What started an invocation, with what a record needs to tell one start
+/// from another. Serialized as `{"type": "http" | "route" | ..., detail}`;
+/// the wire names are written out here, never taken from `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type")]
 pub enum Trigger {
     /// `POST /api/functions/{name}` and its GET forms.
+    #[serde(rename = "http")]
     Http,
-    /// A user route: the request's method and the route's path pattern.
+    /// A user route of a manifest: the request's method and the route's
+    /// path pattern.
+    #[serde(rename = "route")]
     Route { method: String, route: String },
-    /// A webhook hook, at its path pattern.
+    /// A webhook hook of a manifest, at its path pattern.
+    #[serde(rename = "webhook")]
     Webhook { path: String },
+    /// A database or auth hook: its source and action.
+    #[serde(rename = "event")]
+    Event { source: String, action: String },
+    /// A schedule of a manifest, by name.
+    #[serde(rename = "schedule")]
+    Schedule { name: String },
 }
 
 impl Trigger {
-    /// The name records and logs use.
+    /// Every `type` a trigger can have, as records and filters spell it.
+    pub const KINDS: [&'static str; 5] = ["http", "route", "webhook", "event", "schedule"];
+
+    /// The `type` of this trigger: the name records, filters, metrics and
+    /// logs use.
     pub fn as_str(&self) -> &'static str {
         match self {
             Trigger::Http => "http",
             Trigger::Route { .. } => "route",
             Trigger::Webhook { .. } => "webhook",
+            Trigger::Event { .. } => "event",
+            Trigger::Schedule { .. } => "schedule",
         }
     }
 }
@@ -122,6 +145,10 @@ pub enum Failure {
     Runtime(runtime::Error),
 }
 
+/// The code of a failure a plugin reports in its own envelope
+/// (`{"success": false, ...}`), for the API and the history alike.
+pub const REPORTED: &str = "PLUGIN_ERROR";
+
 impl Failure {
     /// The outcome label statistics and metrics use.
     pub fn label(&self) -> &'static str {
@@ -130,6 +157,31 @@ impl Failure {
             Failure::NotLoaded { .. } => "not_loaded",
             Failure::QueueFull { .. } => "queue_full",
             Failure::Runtime(error) => error.kind(),
+        }
+    }
+
+    /// The wire code: the API's `error.code` and execution records'. Here,
+    /// below the HTTP layer, so every trigger and the history name a failure
+    /// alike; `http::respond` adds the status and headers.
+    pub fn code(&self) -> &'static str {
+        use runtime::Error as E;
+        match self {
+            Failure::NotFound { .. } => "FUNCTION_NOT_FOUND",
+            Failure::NotLoaded { .. } => "FUNCTION_NOT_LOADED",
+            Failure::QueueFull { .. } => "QUEUE_FULL",
+            Failure::Runtime(error) => match error {
+                E::Timeout { .. } => "TIMEOUT",
+                E::MemoryLimit { .. } => "MEMORY_LIMIT",
+                E::Busy { .. } => "BUSY",
+                E::Plugin { .. } | E::HostFunction { .. } => "PLUGIN_ERROR",
+                E::Load { .. }
+                | E::MissingExport { .. }
+                | E::BadSignature { .. }
+                | E::StackOverflow { .. }
+                | E::Trap { .. }
+                | E::NonZeroReturn { .. }
+                | E::Exit { .. } => "EXECUTION_ERROR",
+            },
         }
     }
 }
@@ -160,28 +212,59 @@ pub struct Outcome {
     pub plugin: Option<String>,
 }
 
-/// Runs invocations against a registry.
+/// A call a trigger turned away before [`Invoker::run`], so the function
+/// never ran; [`Invoker::refuse`] records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub function: String,
+    pub trigger: Trigger,
+    pub request_id: String,
+    /// The size of what came with the call (a request body), in bytes.
+    pub input_bytes: u64,
+    pub why: Refusal,
+}
+
+/// Why a trigger turned a call away.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// [`Invoker::admit`] refused it (unknown, not loaded, queue full):
+    /// recorded as `error`, with the failure's code.
+    Failure(Failure),
+    /// The trigger refused the request itself (a webhook whose signature
+    /// does not verify, a body that is not JSON): recorded as `rejected`,
+    /// with the code the trigger answers with (`http::respond`'s table).
+    Rejected { code: &'static str, message: String },
+}
+
+/// Runs invocations against a registry and records each in the history.
 pub struct Invoker {
     registry: Arc<Registry>,
     tokens: Arc<InternalTokens>,
     alyx_url: String,
     queue_depth: usize,
+    history: Arc<History>,
 }
 
 impl Invoker {
     /// `alyx_url` is handed to functions; `queue_depth` calls may wait for
-    /// a busy function before it refuses more.
+    /// a busy function before it refuses more; every call is recorded in
+    /// `history`.
     pub fn new(
         registry: Arc<Registry>,
         tokens: Arc<InternalTokens>,
         alyx_url: String,
         queue_depth: usize,
+        history: Arc<History>,
     ) -> Invoker {
-        Invoker { registry, tokens, alyx_url, queue_depth }
+        Invoker { registry, tokens, alyx_url, queue_depth, history }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    pub fn history(&self) -> &Arc<History> {
+        &self.history
     }
 
     /// Takes a place among `function`'s calls: refused when the function
@@ -204,7 +287,40 @@ impl Invoker {
     }
 
     /// Look up → admit → snapshot → envelope → call → record.
-    pub fn run(&self, mut invocation: Invocation) -> Outcome {
+    pub fn run(&self, invocation: Invocation) -> Outcome {
+        let start = Start::of(&invocation);
+        let outcome = self.call(invocation);
+        self.record(start, &outcome);
+        outcome
+    }
+
+    /// Records a call that a trigger turned away before [`Invoker::run`]
+    /// (which records every other call).
+    pub fn refuse(&self, refused: Refused) {
+        let (outcome, error) = match &refused.why {
+            Refusal::Failure(failure) => (history::Outcome::Error, failure_info(failure)),
+            Refusal::Rejected { code, message } => {
+                (history::Outcome::Rejected, ErrorInfo::new(code, message))
+            }
+        };
+        self.keep(Record {
+            id: refused.request_id,
+            function: refused.function,
+            trigger: refused.trigger,
+            started_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            outcome,
+            error: Some(error),
+            logs: Vec::new(),
+            logs_dropped: 0,
+            input_bytes: refused.input_bytes,
+            output_bytes: 0,
+            plugin: None,
+        });
+    }
+
+    /// Admit (unless the trigger did) → snapshot → envelope → call → stats.
+    fn call(&self, mut invocation: Invocation) -> Outcome {
         let admission = match invocation.admission.take() {
             Some(admission) => admission,
             None => match self.admit(&invocation.function) {
@@ -231,6 +347,35 @@ impl Invoker {
         }
     }
 
+    /// The record of a call `run` made or refused.
+    fn record(&self, start: Start, outcome: &Outcome) {
+        let (verdict, error) = judge(&outcome.result);
+        let (logs, logs_dropped) = history::cap_logs(&outcome.logs);
+        self.keep(Record {
+            id: outcome.request_id.clone(),
+            function: start.function,
+            trigger: start.trigger,
+            started_at: start.at,
+            duration: outcome.duration,
+            outcome: verdict,
+            error,
+            logs,
+            logs_dropped,
+            input_bytes: start.input_bytes,
+            output_bytes: outcome.result.as_ref().map_or(0, |output| output.len() as u64),
+            plugin: outcome.plugin.clone(),
+        });
+    }
+
+    /// Counts a record by trigger (for functions that exist, so unknown
+    /// names add no metric series) and keeps it.
+    fn keep(&self, record: Record) {
+        if let Some(function) = self.registry.get(&record.function) {
+            function.stats.record_trigger(record.trigger.as_str(), record.outcome.as_str());
+        }
+        self.history.record(record);
+    }
+
     /// The reference design's request envelope.
     fn envelope(&self, invocation: &Invocation, version: &Version) -> Value {
         json!({
@@ -245,6 +390,89 @@ impl Invoker {
             },
         })
     }
+}
+
+/// What a record needs from an invocation, taken before it runs.
+struct Start {
+    function: String,
+    trigger: Trigger,
+    at: SystemTime,
+    input_bytes: u64,
+}
+
+impl Start {
+    fn of(invocation: &Invocation) -> Start {
+        Start {
+            function: invocation.function.clone(),
+            trigger: invocation.trigger.clone(),
+            at: SystemTime::now(),
+            input_bytes: json_len(&invocation.input),
+        }
+    }
+}
+
+/// The length of `value` as JSON, counted without building the text.
+fn json_len(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// How a call ended, as the history tells it: a time limit is `timeout`,
+/// any other failure (and a failure the plugin reported in its own
+/// envelope) is `error`.
+fn judge(result: &Result<Vec<u8>, Failure>) -> (history::Outcome, Option<ErrorInfo>) {
+    match result {
+        Ok(output) => match reported_failure(output) {
+            Some(message) => (history::Outcome::Error, Some(ErrorInfo::new(REPORTED, &message))),
+            None => (history::Outcome::Ok, None),
+        },
+        Err(failure @ Failure::Runtime(runtime::Error::Timeout { .. })) => {
+            (history::Outcome::Timeout, Some(failure_info(failure)))
+        }
+        Err(failure) => (history::Outcome::Error, Some(failure_info(failure))),
+    }
+}
+
+fn failure_info(failure: &Failure) -> ErrorInfo {
+    ErrorInfo::new(failure.code(), &failure.to_string())
+}
+
+/// The message of a failure a plugin reported in the reference design's
+/// envelope (`{"success": false, "error": ...}`), which HTTP answers with
+/// [`REPORTED`]. Only output that starts like an object is parsed, and
+/// only `success` and `error` are kept.
+fn reported_failure(output: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        success: Option<Value>,
+        error: Option<Value>,
+    }
+    if output.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_slice(output).ok()?;
+    if envelope.success != Some(Value::Bool(false)) {
+        return None;
+    }
+    Some(match envelope.error {
+        Some(Value::String(message)) => message,
+        Some(Value::Object(error)) if error.get("message").is_some_and(Value::is_string) => {
+            error["message"].as_str().unwrap_or_default().to_string()
+        }
+        None | Some(Value::Null) => "the function reported a failure".into(),
+        Some(other) => other.to_string(),
+    })
 }
 
 fn refused(invocation: Invocation, failure: Failure) -> Outcome {
@@ -281,7 +509,8 @@ mod tests {
     fn invoker(root: &TempDir, queue_depth: usize) -> Invoker {
         let registry = Arc::new(Registry::new(root.path(), crate::testutil::defaults()));
         registry.reload();
-        Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), queue_depth)
+        let history = Arc::new(History::new(100));
+        Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), queue_depth, history)
     }
 
     fn call(invoker: &Invoker, function: &str, input: Value) -> Outcome {
@@ -298,6 +527,23 @@ mod tests {
     fn write_version(root: &TempDir, export: &str) {
         root.write("f/plugin.wat", &answering(export));
         root.write("f/manifest.yaml", &format!("plugin: plugin.wat\nentrypoint: {export}\n"));
+    }
+
+    #[test]
+    fn triggers_serialize_with_their_type_and_detail() {
+        let text = |t: &Trigger| serde_json::to_value(t).unwrap();
+        let route = Trigger::Route { method: "GET".into(), route: "/hello/{name}".into() };
+        assert_eq!(text(&route), json!({"type": "route", "method": "GET", "route": "/hello/{name}"}));
+        let all = [
+            Trigger::Http,
+            route,
+            Trigger::Webhook { path: "/hooks/x".into() },
+            Trigger::Event { source: "users".into(), action: "insert".into() },
+            Trigger::Schedule { name: "nightly".into() },
+        ];
+        let types: Vec<Value> = all.iter().map(|t| text(t)["type"].clone()).collect();
+        assert_eq!(types, Trigger::KINDS.map(Value::from));
+        assert!(all.iter().zip(Trigger::KINDS).all(|(t, kind)| t.as_str() == kind));
     }
 
     #[test]
@@ -347,6 +593,84 @@ mod tests {
         );
         let function = invoker.registry().get("f").unwrap();
         assert_eq!(function.stats.outcomes().get("missing_export"), Some(&1));
+    }
+
+    #[test]
+    fn every_run_is_recorded_with_its_trigger_sizes_and_outcome() {
+        let root = TempDir::new("invoke");
+        write_version(&root, "a");
+        let invoker = invoker(&root, 4);
+        let outcome = call(&invoker, "f", json!({"x": 1}));
+        let record = invoker.history().get("r1").expect("recorded");
+        assert_eq!(
+            (record.function.as_str(), &record.trigger, record.outcome, &record.error),
+            ("f", &Trigger::Http, history::Outcome::Ok, &None)
+        );
+        assert_eq!((record.input_bytes, record.output_bytes), (7, 1), "the input as JSON, the output bytes");
+        assert_eq!((record.duration, &record.plugin), (outcome.duration, &outcome.plugin));
+        call(&invoker, "nope", Value::Null);
+        let refused = &invoker.history().list(&history::Query::all(10)).records[0];
+        assert_eq!((refused.function.as_str(), refused.outcome), ("nope", history::Outcome::Error));
+        assert_eq!(refused.error.as_ref().map(|e| e.code), Some("FUNCTION_NOT_FOUND"));
+        let counts = invoker.registry().get("f").unwrap().stats.by_trigger();
+        assert_eq!(counts.into_iter().collect::<Vec<_>>(), [(("http", "ok"), 1)]);
+    }
+
+    #[test]
+    fn a_time_limit_is_a_timeout_and_a_reported_failure_an_error() {
+        let timeout =
+            Failure::Runtime(runtime::Error::Timeout { limit: runtime::TimeLimit::Fuel(5_000_000) });
+        let (outcome, error) = judge(&Err(timeout));
+        assert_eq!((outcome, error.map(|e| e.code)), (history::Outcome::Timeout, Some("TIMEOUT")));
+        let busy = Failure::Runtime(runtime::Error::Busy { waited: Duration::from_secs(1) });
+        assert_eq!(judge(&Err(busy)).0, history::Outcome::Error);
+        let reported = |output: &str| judge(&Ok(output.as_bytes().to_vec()));
+        assert_eq!(
+            reported(r#" {"success": false, "error": {"message": "no such user"}}"#),
+            (history::Outcome::Error, Some(ErrorInfo::new(REPORTED, "no such user")))
+        );
+        assert_eq!(reported(r#"{"success": false, "error": "bad"}"#).1.unwrap().message, "bad");
+        assert_eq!(reported(r#"{"success": true, "output": 1}"#), (history::Outcome::Ok, None));
+        assert_eq!(reported(r#"{"success": "no"}"#), (history::Outcome::Ok, None));
+        assert_eq!(reported("[false]"), (history::Outcome::Ok, None));
+        assert_eq!(reported("not json"), (history::Outcome::Ok, None));
+    }
+
+    #[test]
+    fn refusals_are_recorded_as_errors_or_rejections() {
+        let root = TempDir::new("invoke");
+        write_version(&root, "a");
+        let invoker = invoker(&root, 4);
+        let refused = |id: &str, why: Refusal| Refused {
+            function: "f".into(),
+            trigger: Trigger::Webhook { path: "/hooks/f".into() },
+            request_id: id.into(),
+            input_bytes: 12,
+            why,
+        };
+        invoker.refuse(refused("full", Refusal::Failure(Failure::QueueFull { function: "f".into() })));
+        let signature = Refusal::Rejected { code: "INVALID_SIGNATURE", message: "no match".into() };
+        invoker.refuse(refused("forged", signature));
+        let full = invoker.history().get("full").unwrap();
+        assert_eq!(
+            (full.outcome, full.error.as_ref().unwrap().code),
+            (history::Outcome::Error, "QUEUE_FULL")
+        );
+        let forged = invoker.history().get("forged").unwrap();
+        assert_eq!(
+            (forged.outcome, forged.error.clone(), forged.input_bytes, forged.duration),
+            (
+                history::Outcome::Rejected,
+                Some(ErrorInfo::new("INVALID_SIGNATURE", "no match")),
+                12,
+                Duration::ZERO
+            )
+        );
+        let counts = invoker.registry().get("f").unwrap().stats.by_trigger();
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            [(("webhook", "error"), 1), (("webhook", "rejected"), 1)]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod dev;
 pub mod discovery;
 pub mod error;
 pub mod form;
+pub mod history;
 pub mod http;
 pub mod invoke;
 pub mod janitor;

@@ -1,6 +1,7 @@
-//! Invocation statistics of one function: counters by outcome, a latency
-//! histogram (for Prometheus) and a window of recent durations (for p50 and
-//! p99 in the JSON API). Recording is a few atomic adds and one short lock.
+//! Invocation statistics of one function: counters by outcome and by
+//! trigger, a latency histogram (for Prometheus) and a window of recent
+//! durations (for p50 and p99 in the JSON API). Recording is a few atomic
+//! adds and short locks.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -24,6 +25,9 @@ pub struct Stats {
     sum_micros: AtomicU64,
     recent: Mutex<VecDeque<u64>>,
     reloads: Mutex<BTreeMap<&'static str, u64>>,
+    /// Count per trigger type and history outcome (`ok`, `error`...),
+    /// refusals included.
+    by_trigger: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 /// A snapshot for the JSON API.
@@ -56,6 +60,16 @@ impl Stats {
     /// Records a reload attempt (`ok` or `failed`).
     pub fn record_reload(&self, result: &'static str) {
         *lock(&self.reloads).entry(result).or_default() += 1;
+    }
+
+    /// Records one execution record's trigger type and outcome.
+    pub fn record_trigger(&self, trigger: &'static str, outcome: &'static str) {
+        *lock(&self.by_trigger).entry((trigger, outcome)).or_default() += 1;
+    }
+
+    /// Counts by (trigger type, outcome).
+    pub fn by_trigger(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        lock(&self.by_trigger).clone()
     }
 
     pub fn outcomes(&self) -> BTreeMap<&'static str, u64> {

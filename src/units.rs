@@ -92,6 +92,14 @@ pub fn format_rfc3339(time: std::time::SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
+/// RFC 3339 in UTC with milliseconds: `2026-11-24T01:02:03.045Z` (log
+/// lines and execution records).
+pub fn format_rfc3339_millis(time: std::time::SystemTime) -> String {
+    let millis = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+    let seconds = format_rfc3339(time);
+    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's published algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -147,6 +155,7 @@ mod tests {
         assert_eq!(format_rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
         let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(format_rfc3339(leap), "2000-02-29T00:00:00Z");
+        assert_eq!(format_rfc3339_millis(t + Duration::from_micros(45_900)), "2026-11-27T01:02:03.045Z");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Builds the running parts of a server from a [`ServeConfig`], the same way
 //! for `alyx serve`, `alyx dev` and the benchmarks: the registry's defaults,
-//! the HTTP front with its app (invoker, auth, counters) and the dev loop's
-//! timing.
+//! the execution history, the HTTP front with its app (invoker, auth,
+//! counters) and the dev loop's timing.
 
 use std::sync::Arc;
 
 use crate::config::ServeConfig;
 use crate::dev::DevOptions;
 use crate::error::Error;
+use crate::history::{FileSettings, History, Writer};
 use crate::http::auth::Auth;
 use crate::http::dispatch::{App, Traffic};
 use crate::http::front::{self, Front};
@@ -28,14 +29,30 @@ pub fn defaults(config: &ServeConfig) -> Defaults {
     }
 }
 
-/// Binds the socket, then starts the HTTP front over `registry`; the
-/// functions' `alyx_url` defaults to the bound address.
-pub fn start_server(config: &ServeConfig, registry: Arc<Registry>) -> Result<Front, Error> {
+/// The execution history: `history` records in memory and, with
+/// `history_file`, the writer thread that appends them (stopped and joined
+/// when the [`Writer`] is dropped).
+pub fn start_history(config: &ServeConfig) -> Result<(Arc<History>, Option<Writer>), Error> {
+    let Some(path) = &config.history_file else {
+        return Ok((Arc::new(History::new(config.history)), None));
+    };
+    let file = FileSettings { path: path.clone(), max_bytes: config.history_file_max };
+    let (history, writer) = History::with_file(config.history, file)?;
+    Ok((Arc::new(history), Some(writer)))
+}
+
+/// Binds the socket, then starts the HTTP front over `registry`, recording
+/// into `history`; the functions' `alyx_url` defaults to the bound address.
+pub fn start_server(
+    config: &ServeConfig,
+    registry: Arc<Registry>,
+    history: Arc<History>,
+) -> Result<Front, Error> {
     let bound = front::bind(&config.listen)?;
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
     let app = App {
-        invoker: Invoker::new(registry.clone(), tokens.clone(), alyx_url, config.queue_depth),
+        invoker: Invoker::new(registry.clone(), tokens.clone(), alyx_url, config.queue_depth, history),
         auth: Auth::new(config.api_keys.clone(), config.admin_token.clone(), tokens),
         routes: Routes::new(registry.clone()),
         registry,

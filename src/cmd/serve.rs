@@ -2,7 +2,8 @@
 //! SIGINT or SIGTERM (with `dev`, also watch, build and hot-reload; see
 //! `cmd/dev.rs`). Shutdown runs in reverse order of start: the dev loop
 //! stops (killing builds), then the janitor, then the front drains within
-//! the grace period.
+//! the grace period, then the history file's writer writes what the last
+//! calls recorded and stops.
 
 use std::io::Write;
 use std::sync::{Arc, mpsc};
@@ -12,7 +13,7 @@ use crate::config::{self, ServeConfig};
 use crate::error::Error;
 use crate::janitor::Janitor;
 use crate::registry::Registry;
-use crate::wiring::{defaults, dev_options, start_server};
+use crate::wiring::{defaults, dev_options, start_history, start_server};
 
 const USAGE: &str = "usage: alyx serve [options]
 
@@ -41,7 +42,8 @@ pub fn serve(config: ServeConfig, dev: bool) -> Result<i32, Error> {
     // Absolute, so file events (absolute paths) match function folders.
     let dir = config.dir.canonicalize().unwrap_or_else(|_| config.dir.clone());
     let registry = Arc::new(Registry::new(&dir, defaults(&config)));
-    let server = start_server(&config, registry.clone())?;
+    let (history, history_writer) = start_history(&config)?;
+    let server = start_server(&config, registry.clone(), history)?;
     say(&format!("listening on http://{}", server.addr()));
     let janitor = Janitor::start(registry.clone())?;
     let summary = registry.reload();
@@ -66,6 +68,9 @@ pub fn serve(config: ServeConfig, dev: bool) -> Result<i32, Error> {
     }
     janitor.stop();
     server.shutdown(config.grace);
+    if let Some(writer) = history_writer {
+        writer.stop();
+    }
     Ok(0)
 }
 

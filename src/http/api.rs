@@ -9,6 +9,7 @@ use super::dispatch::Traffic;
 use super::reply::Reply;
 use super::respond::ApiError;
 use crate::crypto::REDACTED;
+use crate::history::History;
 use crate::invoke::Failure;
 use crate::manifest::{Hook, HookMode, HookType, Manifest, RouteAccess, ScheduleType, Scheme, Verification};
 use crate::registry::{Function, Registry, Status};
@@ -209,7 +210,7 @@ pub fn health_stats(registry: &Registry, traffic: &Traffic) -> Reply {
 }
 
 /// Prometheus text exposition format, version 0.0.4.
-pub fn metrics(registry: &Registry) -> Reply {
+pub fn metrics(registry: &Registry, history: &History) -> Reply {
     let functions = registry.list();
     let mut out = String::new();
     header(&mut out, "alyx_invocations_total", "counter", "Invocations by function and outcome.");
@@ -217,6 +218,17 @@ pub fn metrics(registry: &Registry) -> Reply {
         for (outcome, n) in f.stats.outcomes() {
             let _ =
                 writeln!(out, "alyx_invocations_total{{function=\"{}\",outcome=\"{outcome}\"}} {n}", f.name);
+        }
+    }
+    let help = "Execution records by function, trigger type and outcome (refusals included).";
+    header(&mut out, "alyx_invocations_by_trigger_total", "counter", help);
+    for f in &functions {
+        for ((trigger, outcome), n) in f.stats.by_trigger() {
+            let _ = writeln!(
+                out,
+                "alyx_invocations_by_trigger_total{{function=\"{}\",trigger=\"{trigger}\",outcome=\"{outcome}\"}} {n}",
+                f.name
+            );
         }
     }
     header(&mut out, "alyx_invocation_duration_seconds", "histogram", "Invocation duration.");
@@ -256,6 +268,12 @@ pub fn metrics(registry: &Registry) -> Reply {
         out,
         "alyx_functions{{status=\"loaded\"}} {loaded}\nalyx_functions{{status=\"failed\"}} {failed}"
     );
+    let help = "Execution records the history file missed because its writer was behind.";
+    header(&mut out, "alyx_history_dropped_total", "counter", help);
+    let _ = writeln!(out, "alyx_history_dropped_total {}", history.dropped());
+    let help = "Execution records the history file writer could not write.";
+    header(&mut out, "alyx_history_write_failures_total", "counter", help);
+    let _ = writeln!(out, "alyx_history_write_failures_total {}", history.write_failures());
     Reply::text(200, "text/plain; version=0.0.4", out)
 }
 

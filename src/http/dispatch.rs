@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::api;
 use super::auth::{Auth, bearer};
 use super::front::{Handler, Lane, Reject};
 use super::invoke;
@@ -19,7 +18,8 @@ use super::respond::ApiError;
 use super::route::{self, Matched};
 use super::router::{Route, route};
 use super::webhook;
-use crate::invoke::{Admission, Caller, Invoker};
+use super::{api, executions};
+use crate::invoke::{Admission, Caller, Invoker, Refusal, Refused, Trigger};
 use crate::manifest::{RouteAccess, Verification};
 use crate::random::unique_id;
 use crate::registry::Registry;
@@ -78,6 +78,17 @@ enum Target {
     Webhook(Matched, Verification),
 }
 
+impl Target {
+    /// What started a call to this target, as its record names it.
+    fn trigger(&self, request: &Request) -> Trigger {
+        match self {
+            Target::Api(_) => Trigger::Http,
+            Target::User(matched) => matched.trigger(request),
+            Target::Webhook(matched, _) => webhook::trigger(matched),
+        }
+    }
+}
+
 /// What [`App::admit`] hands to [`App::handle`]: the request's id, its
 /// route and caller, and the function's place for an invocation.
 pub struct Ticket {
@@ -125,12 +136,24 @@ impl Handler for App {
             RouteAccess::Public => Ok(()),
             RouteAccess::Default => self.auth.api(caller),
         };
-        match allowed.and_then(|()| self.invoker.admit(&function).map_err(ApiError::Invocation)) {
+        if let Err(refused) = allowed {
+            return Err(finish(request, refused.reply(&id), &id, start));
+        }
+        match self.invoker.admit(&function) {
             Ok(admission) => {
                 let lane = Lane::Invoke { key: function, limit: admission.capacity() };
                 Ok((lane, ticket(target, Some(admission))))
             }
-            Err(refused) => Err(finish(request, refused.reply(&id), &id, start)),
+            Err(failure) => {
+                self.invoker.refuse(Refused {
+                    function,
+                    trigger: target.trigger(request),
+                    request_id: id.clone(),
+                    input_bytes: request.body.as_ref().map_or(0, |body| body.len() as u64),
+                    why: Refusal::Failure(failure.clone()),
+                });
+                Err(finish(request, ApiError::Invocation(failure).reply(&id), &id, start))
+            }
         }
     }
 
@@ -217,10 +240,16 @@ impl App {
             Route::Live => api::live(),
             Route::Ready => api::ready(registry),
             Route::HealthStats => api::health_stats(registry, &self.traffic),
-            Route::Metrics => api::metrics(registry),
+            Route::Metrics => api::metrics(registry, self.invoker.history()),
             Route::ListFunctions => api(&|| api::list(registry, &self.routes.problems())),
             Route::FunctionStats => api(&|| api::stats(registry)),
             Route::GetFunction(name) => api(&|| api::function(registry, &name, id)),
+            Route::ListExecutions => {
+                api(&|| executions::list(self.invoker.history(), request.query.as_deref(), id))
+            }
+            Route::GetExecution(execution) => {
+                api(&|| executions::get(self.invoker.history(), &execution, id))
+            }
             Route::Reload => match self.auth.admin(caller) {
                 Ok(()) => api::reload(registry),
                 Err(refused) => refused.reply(id),
@@ -246,6 +275,7 @@ impl Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::History;
     use crate::testutil::TempDir;
     use crate::tokens::InternalTokens;
     use serde_json::{Value, json};
@@ -264,7 +294,13 @@ mod tests {
         let tokens = Arc::new(InternalTokens::new());
         let keys = keys.iter().map(|k| k.to_string()).collect();
         App {
-            invoker: Invoker::new(registry.clone(), tokens.clone(), "http://alyx".into(), 4),
+            invoker: Invoker::new(
+                registry.clone(),
+                tokens.clone(),
+                "http://alyx".into(),
+                4,
+                Arc::new(History::new(100)),
+            ),
             auth: Auth::new(keys, admin.map(String::from), tokens),
             routes: Routes::new(registry.clone()),
             registry,
@@ -361,6 +397,46 @@ mod tests {
         assert_eq!(code(Request::new("GET", "/nowhere")), (404, "NOT_FOUND".into()));
         let reply = dispatch(&Request::new("DELETE", "/api/functions/echo"), &app);
         assert_eq!((reply.status, reply.header("Allow")), (405, Some("GET, POST")));
+    }
+
+    #[test]
+    fn executions_are_listed_and_fetched_behind_the_api_keys() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &["k1"], None);
+        let key = |r: Request| r.with_header("Authorization", "Bearer k1");
+        let invoke =
+            |id: &str| key(Request::new("POST", "/api/functions/echo").with_header("X-Request-ID", id));
+        assert_eq!(dispatch(&invoke("a/1"), &app).status, 200);
+        assert_eq!(dispatch(&invoke("b").with_body("{nope"), &app).status, 400);
+        assert_eq!(dispatch(&Request::new("GET", "/api/executions"), &app).status, 401);
+        assert_eq!(dispatch(&Request::new("GET", "/api/executions/b"), &app).status, 401);
+        let listed = json_of(&dispatch(&key(Request::new("GET", "/api/executions?limit=1")), &app));
+        let first = &listed["executions"][0];
+        assert_eq!((first["id"].clone(), first["outcome"].clone()), (json!("b"), json!("rejected")));
+        assert_eq!(first["error"]["code"], "BAD_JSON");
+        assert_eq!(listed["next_before"], "b");
+        let one = dispatch(&key(Request::new("GET", "/api/executions/a%2F1")), &app);
+        assert_eq!((one.status, json_of(&one)["outcome"].clone()), (200, json!("ok")));
+        let unknown = dispatch(&key(Request::new("GET", "/api/executions/zzz")), &app);
+        assert_eq!(
+            (unknown.status, json_of(&unknown)["error"]["code"].clone()),
+            (404, json!("EXECUTION_NOT_FOUND"))
+        );
+        let bad = dispatch(&key(Request::new("GET", "/api/executions?outcome=meh")), &app);
+        assert_eq!((bad.status, json_of(&bad)["error"]["code"].clone()), (400, json!("BAD_QUERY")));
+    }
+
+    #[test]
+    fn a_refused_admission_is_recorded_as_an_error() {
+        let root = TempDir::new("dispatch");
+        let app = app(&root, &[], None);
+        let request = Request::new("POST", "/api/functions/nope").with_header("X-Request-ID", "n1");
+        assert_eq!(dispatch(&request, &app).status, 404);
+        let record = app.invoker.history().get("n1").expect("recorded at admission");
+        assert_eq!(
+            (record.function.as_str(), record.outcome, record.error.as_ref().map(|e| e.code)),
+            ("nope", crate::history::Outcome::Error, Some("FUNCTION_NOT_FOUND"))
+        );
     }
 
     #[test]

@@ -2,17 +2,15 @@
 //! or query becomes the input, and the outcome becomes the reference
 //! design's response envelope with a status from the error table.
 
-use std::time::SystemTime;
-
 use serde_json::{Map, Value, json};
 
 use super::reply::Reply;
 use super::request::{BodyError, Request};
 use super::respond::{ApiError, with_status};
 use crate::crypto::base64;
-use crate::invoke::{Admission, Caller, Failure, Invocation, Invoker, Outcome, Trigger};
+use crate::invoke::{Admission, Caller, Failure, Invocation, Invoker, Outcome, Refused, Trigger};
 use crate::runtime::LogLine;
-use crate::units::format_rfc3339;
+use crate::units::format_rfc3339_millis;
 
 /// The input of an invocation: a JSON body (`{"input": ...}` or a bare
 /// value; empty means null), or the query parameters of a GET.
@@ -34,7 +32,9 @@ pub fn parse_input(method: &str, query: &str, body: &[u8]) -> Result<Value, Stri
 }
 
 /// Invokes over HTTP: the body (or query) becomes the input of one
-/// [`Invocation`], and its [`Outcome`] becomes the response envelope.
+/// [`Invocation`], and its [`Outcome`] becomes the response envelope. A
+/// body that cannot be the input is answered here and recorded as a
+/// rejected call.
 pub fn invoke(
     invoker: &Invoker,
     request: &Request,
@@ -43,14 +43,15 @@ pub fn invoke(
     request_id: &str,
     admission: Option<Admission>,
 ) -> Reply {
+    let rejected = |error, input_bytes| reject(invoker, name, Trigger::Http, request_id, input_bytes, error);
     let body = match &request.body {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return ApiError::BodyTooLarge.reply(request_id),
-        Err(BodyError::Unreadable) => return ApiError::BodyUnreadable.reply(request_id),
+        Err(BodyError::TooLarge) => return rejected(ApiError::BodyTooLarge, 0),
+        Err(BodyError::Unreadable) => return rejected(ApiError::BodyUnreadable, 0),
     };
     let input = match parse_input(&request.method, request.query.as_deref().unwrap_or(""), body) {
         Ok(input) => input,
-        Err(message) => return ApiError::BadJson { message }.reply(request_id),
+        Err(message) => return rejected(ApiError::BadJson { message }, body.len()),
     };
     let invocation = Invocation {
         function: name.to_string(),
@@ -61,6 +62,26 @@ pub fn invoke(
         admission,
     };
     respond(invoker.run(invocation))
+}
+
+/// Answers `error` to a call that its trigger refused before the function
+/// ran (`input_bytes` came with it), and records it as rejected.
+pub fn reject(
+    invoker: &Invoker,
+    function: &str,
+    trigger: Trigger,
+    request_id: &str,
+    input_bytes: usize,
+    error: ApiError,
+) -> Reply {
+    invoker.refuse(Refused {
+        function: function.to_string(),
+        trigger,
+        request_id: request_id.to_string(),
+        input_bytes: input_bytes as u64,
+        why: error.rejection(),
+    });
+    error.reply(request_id)
 }
 
 /// The response envelope for an outcome: `{success, output, error, logs,
@@ -156,15 +177,8 @@ fn log_json(line: &LogLine) -> Value {
     json!({
         "level": line.level.name(),
         "message": line.message,
-        "timestamp": timestamp(line.timestamp),
+        "timestamp": format_rfc3339_millis(line.timestamp),
     })
-}
-
-/// RFC 3339 with milliseconds.
-fn timestamp(time: SystemTime) -> String {
-    let millis = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
-    let seconds = format_rfc3339(time);
-    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
 }
 
 #[cfg(test)]

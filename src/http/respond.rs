@@ -1,11 +1,13 @@
 //! The one table from every error the API can answer to its HTTP status,
 //! wire code and headers (`Retry-After` is set here and nowhere else), and
-//! the JSON error body every failure uses.
+//! the JSON error body every failure uses. An invocation's failure brings
+//! its own code ([`Failure::code`], below HTTP so the history uses it too).
 
 use serde_json::{Value, json};
 
 use super::reply::Reply;
-use crate::invoke::Failure;
+use crate::invoke::{Failure, Refusal};
+use crate::quote::quote;
 use crate::runtime;
 
 /// Every failure an API request can end in.
@@ -43,6 +45,10 @@ pub enum ApiError {
     Internal,
     /// The invocation was refused or failed.
     Invocation(Failure),
+    /// No record with this id in the execution history.
+    ExecutionNotFound { id: String },
+    /// A query parameter is unknown or has a bad value; says which.
+    BadQuery { message: String },
     /// The function answered with its own `{"success": false}` envelope.
     Reported,
 }
@@ -80,35 +86,37 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::VersionNotSupported => status(505, "HTTP_VERSION_NOT_SUPPORTED", NONE),
         ApiError::Overloaded => status(503, "SERVER_BUSY", RETRY_SOON),
         ApiError::Internal => status(500, "INTERNAL_ERROR", NONE),
-        ApiError::Reported => status(500, "PLUGIN_ERROR", NONE),
+        ApiError::Reported => status(500, crate::invoke::REPORTED, NONE),
         ApiError::Invocation(failure) => invocation_status(failure),
+        ApiError::ExecutionNotFound { .. } => status(404, "EXECUTION_NOT_FOUND", NONE),
+        ApiError::BadQuery { .. } => status(400, "BAD_QUERY", NONE),
     }
 }
 
+/// The code is the failure's own ([`Failure::code`]); the status and
+/// headers are decided here.
 fn invocation_status(failure: &Failure) -> Status {
-    match failure {
-        Failure::NotFound { .. } => status(404, "FUNCTION_NOT_FOUND", NONE),
-        Failure::NotLoaded { .. } => status(503, "FUNCTION_NOT_LOADED", RETRY_LATER),
-        Failure::QueueFull { .. } => status(503, "QUEUE_FULL", RETRY_SOON),
-        Failure::Runtime(error) => runtime_status(error),
-    }
-}
-
-fn runtime_status(error: &runtime::Error) -> Status {
     use runtime::Error as E;
-    match error {
-        E::Timeout { .. } => status(504, "TIMEOUT", NONE),
-        E::MemoryLimit { .. } => status(500, "MEMORY_LIMIT", NONE),
-        E::Busy { .. } => status(503, "BUSY", RETRY_SOON),
-        E::Plugin { .. } | E::HostFunction { .. } => status(500, "PLUGIN_ERROR", NONE),
-        E::Load { .. }
-        | E::MissingExport { .. }
-        | E::BadSignature { .. }
-        | E::StackOverflow { .. }
-        | E::Trap { .. }
-        | E::NonZeroReturn { .. }
-        | E::Exit { .. } => status(500, "EXECUTION_ERROR", NONE),
-    }
+    let (code, headers) = match failure {
+        Failure::NotFound { .. } => (404, NONE),
+        Failure::NotLoaded { .. } => (503, RETRY_LATER),
+        Failure::QueueFull { .. } => (503, RETRY_SOON),
+        Failure::Runtime(error) => match error {
+            E::Timeout { .. } => (504, NONE),
+            E::Busy { .. } => (503, RETRY_SOON),
+            E::MemoryLimit { .. }
+            | E::Plugin { .. }
+            | E::HostFunction { .. }
+            | E::Load { .. }
+            | E::MissingExport { .. }
+            | E::BadSignature { .. }
+            | E::StackOverflow { .. }
+            | E::Trap { .. }
+            | E::NonZeroReturn { .. }
+            | E::Exit { .. } => (500, NONE),
+        },
+    };
+    status(code, failure.code(), headers)
 }
 
 impl ApiError {
@@ -132,7 +140,18 @@ impl ApiError {
             ApiError::Internal => "the request failed unexpectedly".into(),
             ApiError::Reported => "the function reported a failure".into(),
             ApiError::Invocation(failure) => failure.to_string(),
+            ApiError::ExecutionNotFound { id } => {
+                format!("no execution {} in the history (it keeps the last `history` records)", quote(id))
+            }
+            ApiError::BadQuery { message } => message.clone(),
         }
+    }
+
+    /// This error as the reason a trigger turned a call away, for the
+    /// history ([`crate::invoke::Invoker::refuse`]): `rejected`, with the
+    /// table's code and the message.
+    pub fn rejection(&self) -> Refusal {
+        Refusal::Rejected { code: status_of(self).code, message: self.message() }
     }
 
     /// The `error` object of a response body.
@@ -233,6 +252,8 @@ mod tests {
             ApiError::Invocation(Failure::NotFound { function: function() }),
             ApiError::Invocation(Failure::NotLoaded { function: function() }),
             ApiError::Invocation(Failure::QueueFull { function: function() }),
+            ApiError::ExecutionNotFound { id: "x".into() },
+            ApiError::BadQuery { message: "m".into() },
         ];
         for e in &all {
             match e {
@@ -253,7 +274,9 @@ mod tests {
                 | ApiError::Internal
                 | ApiError::Reported
                 | ApiError::Invocation(Failure::NotFound { .. } | Failure::NotLoaded { .. })
-                | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_)) => {}
+                | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_))
+                | ApiError::ExecutionNotFound { .. }
+                | ApiError::BadQuery { .. } => {}
             }
         }
         all.extend(runtime.into_iter().map(|e| ApiError::Invocation(Failure::Runtime(e))));
@@ -298,6 +321,8 @@ mod tests {
             (404, "FUNCTION_NOT_FOUND", h(&[])),
             (503, "FUNCTION_NOT_LOADED", h(&[("Retry-After", "5")])),
             (503, "QUEUE_FULL", h(&[("Retry-After", "1")])),
+            (404, "EXECUTION_NOT_FOUND", h(&[])),
+            (400, "BAD_QUERY", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
@@ -321,6 +346,12 @@ mod tests {
             let reply = error.reply("r");
             assert_eq!(reply.status == 503, reply.header("Retry-After").is_some(), "{error:?}");
         }
+    }
+
+    #[test]
+    fn an_error_as_a_rejection_keeps_its_code_and_message() {
+        let error = ApiError::BadJson { message: "not JSON".into() };
+        assert_eq!(error.rejection(), Refusal::Rejected { code: "BAD_JSON", message: "not JSON".into() });
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::invoke::respond;
+use super::invoke::{reject, respond};
 use super::reply::Reply;
 use super::request::{BodyError, Request};
 use super::respond::ApiError;
@@ -23,6 +23,13 @@ pub struct Matched {
     pub params: Params,
 }
 
+impl Matched {
+    /// The trigger of a call through this route.
+    pub fn trigger(&self, request: &Request) -> Trigger {
+        Trigger::Route { method: request.method.clone(), route: self.route.clone() }
+    }
+}
+
 /// Invokes the matched route's function and maps its output.
 pub fn call(
     invoker: &Invoker,
@@ -32,15 +39,16 @@ pub fn call(
     request_id: &str,
     admission: Option<Admission>,
 ) -> Reply {
+    let rejected = |error| reject(invoker, &matched.function, matched.trigger(request), request_id, 0, error);
     let body = match &request.body {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return ApiError::BodyTooLarge.reply(request_id),
-        Err(BodyError::Unreadable) => return ApiError::BodyUnreadable.reply(request_id),
+        Err(BodyError::TooLarge) => return rejected(ApiError::BodyTooLarge),
+        Err(BodyError::Unreadable) => return rejected(ApiError::BodyUnreadable),
     };
     let invocation = Invocation {
         function: matched.function.clone(),
         input: input(request, &matched, body),
-        trigger: Trigger::Route { method: request.method.clone(), route: matched.route.clone() },
+        trigger: matched.trigger(request),
         request_id: request_id.to_string(),
         caller,
         admission,

@@ -17,6 +17,10 @@ pub enum Route {
     Ready,
     HealthStats,
     Metrics,
+    ListExecutions,
+    /// One execution record, by its id as it appears in the path (still
+    /// percent-encoded).
+    GetExecution(String),
     NotFound,
     /// The path exists but not with this method; the allowed methods.
     MethodNotAllowed(&'static str),
@@ -55,6 +59,9 @@ fn route_get_or_post(method: &str, path: &str, has_query: bool) -> Route {
         ["api", "functions", name] if get => Route::GetFunction(name.to_string()),
         ["api", "functions", _] => Route::MethodNotAllowed("GET, POST"),
         ["api", "functions", name, "invoke"] if get || post => Route::Invoke(name.to_string()),
+        ["api", "executions"] if get => Route::ListExecutions,
+        ["api", "executions", id] if get => Route::GetExecution(id.to_string()),
+        ["api", "executions"] | ["api", "executions", _] => Route::MethodNotAllowed("GET"),
         _ => Route::NotFound,
     }
 }
@@ -73,6 +80,11 @@ mod tests {
         assert_eq!(route("GET", "/api/functions/", false), Route::ListFunctions);
         assert_eq!(route("GET", "/api/functions/stats", false), Route::FunctionStats);
         assert_eq!(route("POST", "/api/functions/reload", false), Route::Reload);
+        assert_eq!(route("GET", "/api/executions", true), Route::ListExecutions);
+        assert_eq!(route("GET", "/api/executions/ab%2F1", false), Route::GetExecution("ab%2F1".into()));
+        assert_eq!(route("HEAD", "/api/executions/x", false), Route::GetExecution("x".into()));
+        assert_eq!(route("POST", "/api/executions", false), Route::MethodNotAllowed("GET"));
+        assert_eq!(route("DELETE", "/api/executions/x", false), Route::MethodNotAllowed("GET"));
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! A webhook over HTTP: the signature is checked on the raw body before
-//! anything parses it; a request that fails is refused with 401 and the
-//! function is not called, unless the hook says `skip_invalid`, in which
-//! case the function sees `verified: false` and why. The input is a
-//! route's, with `trigger: "webhook"` and `verified`; the output maps to
-//! the response as a route's does.
+//! anything parses it; a request that fails is refused with 401 (and
+//! recorded in the history as `rejected`) and the function is not called,
+//! unless the hook says `skip_invalid`, in which case the function sees
+//! `verified: false` and why. The input is a route's, with `trigger:
+//! "webhook"` and `verified`; the output maps to the response as a
+//! route's does.
 
 use std::time::SystemTime;
 
 use serde_json::json;
 
+use super::invoke::reject;
 use super::reply::Reply;
 use super::request::{BodyError, Request};
 use super::respond::ApiError;
@@ -16,6 +18,11 @@ use super::route::{self, Matched};
 use crate::invoke::{Admission, Caller, Invocation, Invoker, Trigger};
 use crate::manifest::{Scheme, Verification};
 use crate::triggers::verify::verify;
+
+/// The trigger of a call through this webhook.
+pub fn trigger(matched: &Matched) -> Trigger {
+    Trigger::Webhook { path: matched.route.clone() }
+}
 
 /// Verifies, then invokes the webhook's function.
 pub fn call(
@@ -26,16 +33,19 @@ pub fn call(
     request_id: &str,
     admission: Option<Admission>,
 ) -> Reply {
+    let rejected = |error, input_bytes| {
+        reject(invoker, &matched.function, trigger(&matched), request_id, input_bytes, error)
+    };
     let body = match &request.body {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return ApiError::BodyTooLarge.reply(request_id),
-        Err(BodyError::Unreadable) => return ApiError::BodyUnreadable.reply(request_id),
+        Err(BodyError::TooLarge) => return rejected(ApiError::BodyTooLarge, 0),
+        Err(BodyError::Unreadable) => return rejected(ApiError::BodyUnreadable, 0),
     };
     let checked = verify(verification, &request.headers, body, SystemTime::now());
     if let Err(error) = &checked {
         log::warn!("{}: webhook {} refused: {error}", matched.function, matched.route);
         if !verification.skip_invalid {
-            return ApiError::InvalidSignature { reason: error.to_string() }.reply(request_id);
+            return rejected(ApiError::InvalidSignature { reason: error.to_string() }, body.len());
         }
     }
     let mut input = route::input(request, &matched, body);
@@ -47,7 +57,7 @@ pub fn call(
     let invocation = Invocation {
         function: matched.function.clone(),
         input,
-        trigger: Trigger::Webhook { path: matched.route.clone() },
+        trigger: trigger(&matched),
         request_id: request_id.to_string(),
         caller: Caller::Anonymous,
         admission,
