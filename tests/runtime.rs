@@ -515,6 +515,16 @@ fn invalid_bytes_fail_at_load() {
     assert!(message.contains("not valid WAT"), "{message}");
 }
 
+/// Found by `tests/fuzz` (`wasm_modules`): in a debug build wasmi 2.0.0
+/// panics on an instruction after a function's final `end`.
+#[test]
+fn code_after_a_functions_end_fails_at_load() {
+    // (type (func)) (func) with the body `end nop end`.
+    let wasm = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x07\x01\x05\0\x0b\x01\x01\x0b";
+    let message = load_error(PluginSpec::new("junk", wasm.to_vec()));
+    assert!(message.starts_with("invalid Wasm: "), "{message}");
+}
+
 fn linked(main: &str) -> PluginSpec {
     let mut spec = spec(main);
     spec.modules.insert(0, ModuleSource { name: Some("lib".into()), wasm: plugin_bytes("lib.wat") });
