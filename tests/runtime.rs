@@ -317,6 +317,22 @@ fn memory_grow_past_the_cap_is_a_memory_limit() {
     assert_eq!(error, Error::MemoryLimit { which: MemoryLimit::LinearMemory, limit_bytes: 4 << 16 });
 }
 
+/// Found by `tests/fuzz` (`wasm_modules`, release build): with wasmi's
+/// tail-call dispatch each failing `memory.grow` or `table.grow` kept a
+/// native stack frame (176 bytes) until the call returned, so these loops
+/// overflowed the stack and aborted the process. Only an optimised build
+/// (`cargo test --release`) dispatches by tail calls.
+#[test]
+fn growth_failing_in_a_loop_ends_by_fuel() {
+    for export in ["grow_retry", "table_grow_retry"] {
+        let mut spec = spec("memory.wat");
+        spec.limits.memory_bytes = 4 << 16;
+        spec.limits.fuel = Some(500_000);
+        let error = failure(compile(spec).instantiate().unwrap().call(export, b""));
+        assert_eq!(error, Error::Timeout { limit: TimeLimit::Fuel(500_000) }, "{export}");
+    }
+}
+
 #[test]
 fn alloc_bomb_is_stopped_by_the_kernel_cap() {
     let error = failure(with_memory("memory.wat", 8 << 20).call("alloc_bomb", b""));
