@@ -69,7 +69,7 @@ impl Settings {
             s.parse::<f64>().unwrap_or_else(|_| panic!("FUZZ_SECONDS: not a number of seconds ({s:?})"))
         });
         Settings {
-            seconds: total.map_or(DEFAULT_SECONDS, |t| t / f64::from(crate::active_targets())),
+            seconds: total.map_or(DEFAULT_SECONDS, |t| t / f64::from(crate::TARGETS)),
             seed: std::env::var("FUZZ_SEED").map_or(FIXED_SEED, |s| parse_seed(&s)),
             replay: std::env::var_os("FUZZ_REPLAY").map(PathBuf::from),
             folder: Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-failures"),

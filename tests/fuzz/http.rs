@@ -1,24 +1,29 @@
 //! Targets `http_requests` and `http_bytes`: requests through the HTTP core
-//! (`http::dispatch`: route, auth, handlers, invocation) of an app over a
-//! folder with a few small functions.
+//! (`http::dispatch`: user routes, API routes, auth, handlers, invocation)
+//! of an app over a folder with a few small functions.
 //!
 //! `http_requests` builds our own `Request`s: odd methods, paths with
 //! percent escapes and odd characters, queries, headers (request ids, keys),
 //! bodies empty, broken, nested, huge, or refused by the front. They are
 //! saved as JSON (`Recipe`) so a failure can be replayed. `http_bytes`
-//! renders such requests as HTTP/1.1 and mutates the bytes; it runs once
-//! the front's raw-bytes parser is plugged in at [`FRONT_PARSER`].
+//! renders such requests as HTTP/1.1, mutates the bytes and feeds them to
+//! the front's connection state machine (`http::front::conn::Conn`: framing,
+//! chunked bodies, pipelining), then answers what it hands over.
 //!
 //! The invariant: no panic; every reply has a status in 100..=599 and one
 //! valid `X-Request-ID` (the client's when it sent a valid one); a JSON
 //! reply parses (unless nested deeper than serde_json reads); a 405 says
-//! `Allow`; nothing stays in flight.
+//! `Allow`; nothing stays in flight; the front settles in a bounded number
+//! of steps and refuses with a 4xx or 5xx.
 
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alyx::http::auth::Auth;
 use alyx::http::dispatch::{App, Traffic, dispatch};
+use alyx::http::front::conn::{Conn, Limits, Step};
+use alyx::http::front::{Handler, Reject, wire};
 use alyx::http::reply::Reply;
 use alyx::http::request::{BodyError, Request};
 use alyx::http::router::RESERVED_NAMES;
@@ -26,6 +31,7 @@ use alyx::invoke::Invoker;
 use alyx::registry::{Defaults, Registry};
 use alyx::runtime::LogLevel;
 use alyx::tokens::InternalTokens;
+use alyx::triggers::Routes;
 use serde_json::{Value, json};
 
 use crate::harness::Target;
@@ -33,21 +39,14 @@ use crate::mutate::mutate;
 use crate::rng::Rng;
 use crate::temp_dir::TempDir;
 
-/// LEAD: the raw-bytes HTTP/1.1 parser of `src/http/front/`, once it exists:
-/// `Some(|bytes| /* parse */)`, giving `Some(request)` for bytes that make
-/// a complete request. While `None`, the `http_bytes` target is skipped.
-pub const FRONT_PARSER: Option<Parser> = None;
-
-/// Raw bytes → a request, when they hold a complete one.
-pub type Parser = fn(&[u8]) -> Option<Request>;
-
 /// The API key and admin token of the app that has them.
 const KEY: &str = "k1";
 const ADMIN: &str = "adm";
 
-/// Largest huge body, and the most mutations of raw bytes.
-const HUGE_BODY: usize = 4 << 20;
-const MAX_MUTATIONS: usize = 8;
+/// Largest huge body (smaller in a debug build, where `make test` runs
+/// these cases), and the most mutations of raw bytes.
+const HUGE_BODY: usize = if cfg!(debug_assertions) { 1 << 20 } else { 4 << 20 };
+const MAX_MUTATIONS: usize = 4;
 
 /// A case may invoke `slow` (50 ms timeout); anything near this has hung.
 const MAX_CASE_TIME: Duration = Duration::from_secs(10);
@@ -60,10 +59,17 @@ const ECHO: &str = r#"(module
   (import "extism:host/env" "output_set" (func $out (param i64 i64)))
   (func (export "handle") (result i32) (call $out (call $off) (call $len)) (i32.const 0)))"#;
 
+/// Echo is also served at user routes, one of them open to anyone.
+const ECHO_MANIFEST: &str = "plugin: plugin.wat
+routes:
+  - {path: \"/echo/{name}\", methods: [GET, POST]}
+  - {path: /open, auth: none}
+";
+
 /// Function folders: file → contents. `fail` traps, `slow` spins into its
 /// timeout, `broken` has a bad manifest, `gone` a missing plugin.
 const FUNCTIONS: &[(&str, &str)] = &[
-    ("echo/manifest.yaml", "plugin: plugin.wat"),
+    ("echo/manifest.yaml", ECHO_MANIFEST),
     ("echo/plugin.wat", ECHO),
     ("fail/manifest.yaml", "plugin: plugin.wat"),
     ("fail/plugin.wat", r#"(module (func (export "handle") (result i32) unreachable))"#),
@@ -97,6 +103,7 @@ fn app(folder: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
         memory: 16 << 20,
         instances: 2,
         log_level: LogLevel::Info,
+        idle_instance_ttl: Duration::from_secs(60),
         reserved: RESERVED_NAMES,
     };
     let registry = Arc::new(Registry::new(folder.path(), defaults));
@@ -106,18 +113,19 @@ fn app(folder: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
     App {
         invoker: Invoker::new(registry.clone(), tokens.clone(), "http://alyx".into(), 4),
         auth: Auth::new(keys, admin.map(String::from), tokens),
+        routes: Routes::new(registry.clone()),
         registry,
         traffic: Traffic::default(),
     }
 }
 
-/// Dispatches `request` to app `index` and checks the reply; its status.
-fn check_dispatch(fixture: &Fixture, index: usize, request: &Request) -> Result<u16, String> {
+/// Dispatches `request` to app `index` and checks the reply.
+fn check_dispatch(fixture: &Fixture, index: usize, request: &Request) -> Result<Reply, String> {
     let app = &fixture.apps[index % fixture.apps.len()];
     let reply = dispatch(request, app);
     check_reply(request, &reply)?;
     match app.traffic.in_flight() {
-        0 => Ok(reply.status),
+        0 => Ok(reply),
         n => Err(format!("{n} requests still in flight")),
     }
 }
@@ -204,8 +212,8 @@ impl Target for Requests {
 
     fn check(&mut self, input: &[u8]) -> Result<(), String> {
         let recipe = Recipe::decode(input)?;
-        let status = check_dispatch(&self.fixture, recipe.app, &recipe.request)?;
-        *self.statuses.entry(status).or_default() += 1;
+        let reply = check_dispatch(&self.fixture, recipe.app, &recipe.request)?;
+        *self.statuses.entry(reply.status).or_default() += 1;
         Ok(())
     }
 
@@ -246,8 +254,10 @@ impl Recipe {
         };
         let headers: Vec<(String, String)> =
             serde_json::from_value(value["headers"].clone()).map_err(|e| format!("recipe: headers: {e}"))?;
-        let query = value["query"].as_str().map(String::from);
-        let request = Request { method: text("method")?, path: text("path")?, query, headers, body };
+        let mut request = Request::new("GET", "/");
+        (request.method, request.path) = (text("method")?, text("path")?);
+        (request.query, request.headers, request.body) =
+            (value["query"].as_str().map(String::from), headers, body);
         Ok(Recipe { app: value["app"].as_u64().unwrap_or(0) as usize, request })
     }
 }
@@ -269,19 +279,38 @@ fn unhex(text: &str) -> Result<Vec<u8>, String> {
 
 // --- target: http_bytes ------------------------------------------------------
 
-/// Raw request bytes through [`FRONT_PARSER`], then as `http_requests`.
+/// Raw bytes through the front's `Conn`, then as `http_requests`.
 pub struct Bytes {
     fixture: Fixture,
-    parse: Parser,
-    parsed: [u64; 2],
+    /// One end of a loopback connection; each case's `Conn` owns a clone
+    /// (it only asks it for the peer's address: nothing is sent).
+    stream: TcpStream,
+    _listener: TcpListener,
+    /// Requests handed over, and refusals.
+    seen: [u64; 2],
 }
 
 impl Bytes {
-    /// `None` while there is no parser to fuzz.
-    pub fn new() -> Option<Bytes> {
-        FRONT_PARSER.map(|parse| Bytes { fixture: Fixture::new(), parse, parsed: [0; 2] })
+    pub fn new() -> Bytes {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let stream =
+            TcpStream::connect(listener.local_addr().expect("local addr")).expect("connect loopback");
+        Bytes { fixture: Fixture::new(), stream, _listener: listener, seen: [0; 2] }
     }
 }
+
+/// The front's limits for the cases (the server's defaults, smaller).
+const FRONT_LIMITS: Limits = Limits {
+    max_header_bytes: 16 << 10,
+    max_body: HUGE_BODY as u64,
+    header_timeout: Duration::from_secs(10),
+    body_timeout: Duration::from_secs(10),
+    keepalive_timeout: Duration::from_secs(5),
+    write_timeout: Duration::from_secs(10),
+};
+
+/// Steps one case may take: far more than its pipelined requests need.
+const MAX_STEPS: usize = 1_000;
 
 /// HTTP/1.1 syntax spliced into the bytes.
 const HTTP_TOKENS: &[&[u8]] = &[
@@ -315,37 +344,82 @@ impl Target for Bytes {
     const MAX_CASE_TIME: Duration = MAX_CASE_TIME;
 
     fn generate(&mut self, rng: &mut Rng) -> Vec<u8> {
-        let mut bytes = render(&request(rng, 0));
-        if !rng.one_in(4) {
+        let request = request(rng, 0);
+        let mut bytes = render(&request, rng);
+        if rng.one_in(4) {
+            let pipelined = render(&request, rng);
+            bytes.extend_from_slice(&pipelined);
+        }
+        if rng.one_in(2) {
             mutate(rng, &mut bytes, HTTP_TOKENS, MAX_MUTATIONS, HUGE_BODY + (64 << 10));
         }
         bytes
     }
 
+    /// Feeds the bytes to a new connection and plays the poller: every
+    /// request handed over is answered (the answer "written" at once); a
+    /// refusal is answered and ends the case, and so does a wait for bytes.
     fn check(&mut self, input: &[u8]) -> Result<(), String> {
-        let request = (self.parse)(input);
-        self.parsed[usize::from(request.is_some())] += 1;
-        match request {
-            Some(request) => check_dispatch(&self.fixture, input.len(), &request).map(drop),
-            None => Ok(()),
+        let now = Instant::now();
+        let stream = self.stream.try_clone().map_err(|e| format!("cloning the loopback stream: {e}"))?;
+        let mut conn = Conn::new(stream, FRONT_LIMITS, now);
+        conn.received(input, now);
+        let mut step = conn.advance(now);
+        for _ in 0..MAX_STEPS {
+            step = match step {
+                Step::Request(request) => {
+                    self.seen[0] += 1;
+                    let reply = check_dispatch(&self.fixture, input.len(), &request)?;
+                    conn.reply(wire::encode(&reply, conn.head_only(), conn.closes()), conn.closes(), now);
+                    Step::Write
+                }
+                Step::Write => conn.wrote(conn.pending().len(), now),
+                Step::Refuse(reason) => {
+                    self.seen[1] += 1;
+                    return check_refusal(&self.fixture.apps[0].reject(reason), reason);
+                }
+                Step::Read | Step::Wait | Step::Close => return Ok(()),
+            };
         }
+        Err(format!("the front took more than {MAX_STEPS} steps"))
     }
 
     fn summary(&self) -> String {
-        format!("parsed {}, refused {}", self.parsed[1], self.parsed[0])
+        format!("requests {}, refused {}", self.seen[0], self.seen[1])
     }
 }
 
-/// A request as HTTP/1.1 bytes, with a `Content-Length` for its body.
-fn render(request: &Request) -> Vec<u8> {
+/// A refusal is a 4xx or 5xx with a request id.
+fn check_refusal(reply: &Reply, reason: Reject) -> Result<(), String> {
+    let id = reply.header("X-Request-ID").is_some_and(valid_request_id);
+    match (400..=599).contains(&reply.status) && id {
+        true => Ok(()),
+        false => Err(format!("refusal {reason:?} answered {} {:?}", reply.status, reply.headers)),
+    }
+}
+
+/// A request as HTTP/1.1 bytes, its body framed by `Content-Length` or,
+/// one time in four, in chunks.
+fn render(request: &Request, rng: &mut Rng) -> Vec<u8> {
     let query = request.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default();
     let mut text = format!("{} {}{query} HTTP/1.1\r\n", request.method, request.path);
     for (name, value) in &request.headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
     let body = request.body.clone().unwrap_or_default();
-    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    [text.into_bytes(), body].concat()
+    if !rng.one_in(4) {
+        text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        return [text.into_bytes(), body].concat();
+    }
+    text.push_str("Transfer-Encoding: chunked\r\n\r\n");
+    let mut bytes = text.into_bytes();
+    for chunk in body.chunks(rng.between(1, 4096)) {
+        bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        bytes.extend_from_slice(chunk);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"0\r\n\r\n");
+    bytes
 }
 
 // --- generating requests -----------------------------------------------------
@@ -425,6 +499,9 @@ const ENDPOINTS: &[(&str, &[&str])] = &[
     ("GET", &["health", "ready"]),
     ("GET", &["health", "stats"]),
     ("GET", &["metrics"]),
+    ("GET", &["echo", "ada"]),
+    ("POST", &["echo", "ada"]),
+    ("GET", &["open"]),
 ];
 
 /// A request for `app` (1 has an API key and an admin token): an endpoint,
