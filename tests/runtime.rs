@@ -541,6 +541,18 @@ fn code_after_a_functions_end_fails_at_load() {
     assert!(message.starts_with("invalid Wasm: "), "{message}");
 }
 
+/// Found by `make fuzz` (`wasm_modules`): in wasmi 2.0.0 this crashed the
+/// process when `handle` went on after `$reset_tail` returned.
+#[test]
+fn tail_calls_fail_at_load() {
+    let wat = r#"(module
+      (import "extism:host/env" "reset" (func $reset))
+      (func $reset_tail (return_call $reset))
+      (func (export "handle") (result i32) (call $reset_tail) (i32.const 0)))"#;
+    let message = load_error(PluginSpec::new("tail", wat.as_bytes().to_vec()));
+    assert!(message.starts_with("invalid Wasm: ") && message.contains("tail call"), "{message}");
+}
+
 fn linked(main: &str) -> PluginSpec {
     let mut spec = spec(main);
     spec.modules.insert(0, ModuleSource { name: Some("lib".into()), wasm: plugin_bytes("lib.wat") });

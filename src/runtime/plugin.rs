@@ -208,6 +208,11 @@ fn engine_config(limits: &Limits) -> Config {
     config.set_max_recursion_depth(limits.max_recursion_depth.max(1));
     // wasmi requires max >= its minimum stack height (1000 slots).
     config.set_max_stack_height(limits.max_stack_height.max(1_000));
+    // No tail calls: in wasmi 2.0.0 a Wasm function called from Wasm that
+    // tail-calls a host function leaves the caller's frame invalid, and the
+    // process crashes (SIGSEGV) when the caller goes on. Such plugins fail
+    // to load instead (README, Known limitations).
+    config.wasm_tail_call(false);
     config
 }
 

@@ -1,12 +1,13 @@
 //! Target `wasm_modules`: Wasm modules through the runtime, compile →
 //! instantiate → call every callable export, under tight limits.
 //!
-//! Inputs are modules from wasm-smith (configured for what wasmi runs: no
-//! GC, threads, exceptions, memory64; small; importing the host's own
-//! functions, or random names that must fail to load) and mutated versions
-//! of our test plugins. The invariant: compiling fails only with
-//! `load_error`; a callable export is never missing or of the wrong type;
-//! no step runs far past its limits; nothing panics (the harness catches).
+//! Inputs are modules from wasm-smith (configured for what our wasmi runs:
+//! no GC, threads, exceptions, memory64 or tail calls; small; importing the
+//! host's own functions, or random names that must fail to load) and
+//! mutated versions of our test plugins. The invariant: compiling fails
+//! only with `load_error`; a callable export is never missing or of the
+//! wrong type; no step runs far past its limits; nothing panics (the
+//! harness catches).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -206,8 +207,8 @@ fn check_call(export: &str, result: &Result<Vec<u8>, Error>) -> Result<(), Strin
     }
 }
 
-/// wasm-smith settings for what wasmi supports (our build: no memory64,
-/// no wide arithmetic, no custom page sizes), kept small.
+/// wasm-smith settings for what our wasmi runs (no memory64, wide
+/// arithmetic, custom page sizes or tail calls), kept small.
 fn smith_config(rng: &mut Rng) -> wasm_smith::Config {
     wasm_smith::Config {
         gc_enabled: false,
@@ -219,6 +220,8 @@ fn smith_config(rng: &mut Rng) -> wasm_smith::Config {
         custom_page_sizes_enabled: false,
         custom_descriptors_enabled: false,
         compact_imports_enabled: false,
+        // The runtime refuses tail calls (see `engine_config`).
+        tail_call_enabled: false,
         max_memories: 2,
         max_memory32_bytes: 4 << 20,
         max_tables: 2,
