@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test lint bench soak run release clean
+.PHONY: build test lint bench soak fuzz run release clean
 
 build:
 	$(CARGO) build --release
@@ -26,6 +26,14 @@ bench:
 SOAK_SECONDS ?= 300
 soak:
 	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
+
+## Fuzzing (release build; not part of `make test`, which runs a fixed-seed
+## second of each target): FUZZ_SECONDS in all, split over the targets, from
+## a new seed each run. Replay a saved failure with FUZZ_REPLAY=path.
+FUZZ_SECONDS ?= 600
+FUZZ_SEED ?= random
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) $(CARGO) test --release --test fuzz -- --nocapture --test-threads=1
 
 ## Serve the bundled example functions on http://127.0.0.1:8090.
 run: build

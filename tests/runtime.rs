@@ -317,6 +317,22 @@ fn memory_grow_past_the_cap_is_a_memory_limit() {
     assert_eq!(error, Error::MemoryLimit { which: MemoryLimit::LinearMemory, limit_bytes: 4 << 16 });
 }
 
+/// Found by `tests/fuzz` (`wasm_modules`, release build): with wasmi's
+/// tail-call dispatch each failing `memory.grow` or `table.grow` kept a
+/// native stack frame (176 bytes) until the call returned, so these loops
+/// overflowed the stack and aborted the process. Only an optimised build
+/// (`cargo test --release`) dispatches by tail calls.
+#[test]
+fn growth_failing_in_a_loop_ends_by_fuel() {
+    for export in ["grow_retry", "table_grow_retry"] {
+        let mut spec = spec("memory.wat");
+        spec.limits.memory_bytes = 4 << 16;
+        spec.limits.fuel = Some(500_000);
+        let error = failure(compile(spec).instantiate().unwrap().call(export, b""));
+        assert_eq!(error, Error::Timeout { limit: TimeLimit::Fuel(500_000) }, "{export}");
+    }
+}
+
 #[test]
 fn alloc_bomb_is_stopped_by_the_kernel_cap() {
     let error = failure(with_memory("memory.wat", 8 << 20).call("alloc_bomb", b""));
@@ -513,6 +529,28 @@ fn invalid_bytes_fail_at_load() {
     assert!(message.contains("invalid Wasm"), "{message}");
     let message = load_error(PluginSpec::new("junk", b"not wasm at all".to_vec()));
     assert!(message.contains("not valid WAT"), "{message}");
+}
+
+/// Found by `tests/fuzz` (`wasm_modules`): in a debug build wasmi 2.0.0
+/// panics on an instruction after a function's final `end`.
+#[test]
+fn code_after_a_functions_end_fails_at_load() {
+    // (type (func)) (func) with the body `end nop end`.
+    let wasm = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x07\x01\x05\0\x0b\x01\x01\x0b";
+    let message = load_error(PluginSpec::new("junk", wasm.to_vec()));
+    assert!(message.starts_with("invalid Wasm: "), "{message}");
+}
+
+/// Found by `make fuzz` (`wasm_modules`): in wasmi 2.0.0 this crashed the
+/// process when `handle` went on after `$reset_tail` returned.
+#[test]
+fn tail_calls_fail_at_load() {
+    let wat = r#"(module
+      (import "extism:host/env" "reset" (func $reset))
+      (func $reset_tail (return_call $reset))
+      (func (export "handle") (result i32) (call $reset_tail) (i32.const 0)))"#;
+    let message = load_error(PluginSpec::new("tail", wat.as_bytes().to_vec()));
+    assert!(message.starts_with("invalid Wasm: ") && message.contains("tail call"), "{message}");
 }
 
 fn linked(main: &str) -> PluginSpec {

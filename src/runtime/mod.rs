@@ -28,5 +28,12 @@ pub use limits::{DEFAULT_MEMORY_BYTES, Limits};
 pub use outbound::HttpClient;
 pub use plugin::{ModuleSource, Plugin, PluginSpec};
 pub use pool::{Pool, PoolStats};
+pub use signature::Signature;
 pub use state::{LogLevel, LogLine, Vars};
 pub use user::{HostCall, HostFunction, USER_MODULE, Value, ValueType};
+
+/// Every function the host gives plugins without configuration, as
+/// `(module, functions)`: the Extism ABI and WASI preview 1. For tools that
+/// generate plugins (the fuzz tests import from these).
+pub const HOST_IMPORTS: [(&str, &[Signature]); 2] =
+    [(host_env::MODULE, host_env::SIGNATURES), (wasi::MODULE, wasi::SIGNATURES)];

@@ -7,6 +7,7 @@
 //! user host function nobody defined, a linked module that is missing.
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
 use wasmi::{CompilationMode, Config, Engine, ExternType, FuncType, Linker, Module};
@@ -207,6 +208,11 @@ fn engine_config(limits: &Limits) -> Config {
     config.set_max_recursion_depth(limits.max_recursion_depth.max(1));
     // wasmi requires max >= its minimum stack height (1000 slots).
     config.set_max_stack_height(limits.max_stack_height.max(1_000));
+    // No tail calls: in wasmi 2.0.0 a Wasm function called from Wasm that
+    // tail-calls a host function leaves the caller's frame invalid, and the
+    // process crashes (SIGSEGV) when the caller goes on. Such plugins fail
+    // to load instead (README, Known limitations).
+    config.wasm_tail_call(false);
     config
 }
 
@@ -281,13 +287,27 @@ fn build_shard(prepared: &[Prepared], limits: &Limits, functions: &[HostFunction
     let modules = prepared
         .iter()
         .map(|p| {
-            let module = Module::new(&engine, &p.wasm)
-                .map_err(|e| Error::Load { message: format!("invalid Wasm{}: {e}", p.label) })?;
+            let module = compile_module(&engine, p)?;
             Ok(LinkedModule { name: p.name.clone(), module, has_start: p.has_start })
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let linker = build_linker(&engine, functions)?;
     Ok(Shard { engine, linker, modules })
+}
+
+/// Compiles one module on `engine`. A panic in wasmi is a load error too:
+/// its translator has debug assertions that malformed code reaches (in
+/// wasmi 2.0.0, an instruction after a function's final `end`, which
+/// validation refuses only later), and loading a bad plugin must not end
+/// the thread that loads it. The engine is new and is dropped with the
+/// error, so nothing the panic left half-done is used again.
+fn compile_module(engine: &Engine, p: &Prepared) -> Result<Module, Error> {
+    let invalid =
+        |e: &dyn std::fmt::Display| Error::Load { message: format!("invalid Wasm{}: {e}", p.label) };
+    match std::panic::catch_unwind(AssertUnwindSafe(|| Module::new(engine, &p.wasm))) {
+        Ok(compiled) => compiled.map_err(|e| invalid(&e)),
+        Err(_) => Err(invalid(&"the compiler failed on it (wasmi panicked)")),
+    }
 }
 
 fn module_label(source: &ModuleSource) -> String {

@@ -4,6 +4,9 @@
 ;;   alloc_bomb  -> allocates 1 MiB blocks until alloc returns 0, then unreachable
 ;;   huge_output -> allocates N (decimal input) bytes and outputs them all
 ;;   alloc_zero  -> "zero" when alloc(0) returns 0
+;;   grow_retry       -> memory.grow(1) forever: growth fails from the cap on,
+;;                       and only a time limit ends the loop
+;;   table_grow_retry -> table.grow(1) forever past the table's maximum of 1
 (module
   (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
   (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
@@ -12,6 +15,7 @@
   (import "extism:host/env" "input_length" (func $input_length (result i64)))
   (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
   (memory (export "memory") 1)
+  (table 1 1 funcref)
 
   ;; --- helpers (same in every test plugin) ---
   ;; $str: copies linear memory [ptr, ptr+len) into a new Extism block.
@@ -79,5 +83,11 @@
     (i32.const 0))
   (func (export "alloc_zero") (result i32)
     (if (i64.eqz (call $alloc (i64.const 0))) (then (call $out (i32.const 8) (i32.const 4))))
+    (i32.const 0))
+  (func (export "grow_retry") (result i32)
+    (loop $again (drop (memory.grow (i32.const 1))) (br $again))
+    (i32.const 0))
+  (func (export "table_grow_retry") (result i32)
+    (loop $again (drop (table.grow (ref.null func) (i32.const 1))) (br $again))
     (i32.const 0))
 )
