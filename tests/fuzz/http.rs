@@ -111,7 +111,13 @@ fn app(folder: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
     let tokens = Arc::new(InternalTokens::new());
     let keys = keys.iter().map(|k| k.to_string()).collect();
     App {
-        invoker: Invoker::new(registry.clone(), tokens.clone(), "http://alyx".into(), 4),
+        invoker: Invoker::new(
+            registry.clone(),
+            tokens.clone(),
+            "http://alyx".into(),
+            4,
+            Arc::new(alyx::history::History::new(100)),
+        ),
         auth: Auth::new(keys, admin.map(String::from), tokens),
         routes: Routes::new(registry.clone()),
         registry,
