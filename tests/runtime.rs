@@ -553,6 +553,32 @@ fn tail_calls_fail_at_load() {
     assert!(message.starts_with("invalid Wasm: ") && message.contains("tail call"), "{message}");
 }
 
+/// Found by `make fuzz` (`wasm_modules`): wasmi 2.0.0 did not bounds-check
+/// this store (an address from a local, an offset of 64 KiB or more) and
+/// wrote outside the linear memory; the process crashed with SIGSEGV.
+#[test]
+fn lane_stores_with_large_offsets_fail_at_load() {
+    for op in ["store8_lane", "store16_lane"] {
+        let wat = format!(
+            r#"(module (memory 1)
+              (func (export "handle") (result i32) (local i32)
+                (local.set 0 (i32.const 100000))
+                (v128.{op} offset=70000 3 (local.get 0) (v128.const i64x2 1 2))
+                (i32.const 0)))"#
+        );
+        let message = load_error(PluginSpec::new("lane", wat.into_bytes()));
+        assert!(message.contains(&format!("v128.{op} with offset 70000")), "{message}");
+    }
+    let small = r#"(module (memory 1)
+      (func (export "handle") (result i32) (local i32)
+        (local.set 0 (i32.const 100000))
+        (v128.store8_lane offset=60000 3 (local.get 0) (v128.const i64x2 1 2))
+        (i32.const 0)))"#;
+    let error =
+        failure(compile(PluginSpec::new("lane", small.into())).instantiate().unwrap().call("handle", b""));
+    assert_eq!(error.kind(), "trap", "an offset under 64 KiB is checked: out of bounds traps");
+}
+
 fn linked(main: &str) -> PluginSpec {
     let mut spec = spec(main);
     spec.modules.insert(0, ModuleSource { name: Some("lib".into()), wasm: plugin_bytes("lib.wat") });

@@ -59,6 +59,33 @@ pub fn detach_start(wasm: &[u8]) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(out))
 }
 
+/// The first `v128.store8_lane` or `v128.store16_lane` whose static offset
+/// is 64 KiB or more, described. Why: wasmi 2.0.0 skips the bounds check of
+/// these two stores when the address is not a constant and the offset does
+/// not fit in 16 bits, so they write outside the linear memory (found by
+/// `make fuzz`). Code that does not parse is left to wasmi to report.
+pub fn unchecked_lane_store(wasm: &[u8]) -> Option<String> {
+    use wasmparser::{Operator, Payload};
+    let bodies = wasmparser::Parser::new(0).parse_all(wasm).filter_map(|payload| match payload {
+        Ok(Payload::CodeSectionEntry(body)) => Some(body),
+        _ => None,
+    });
+    for body in bodies {
+        let Ok(mut reader) = body.get_operators_reader() else { continue };
+        while let Ok(operator) = reader.read() {
+            let (name, memarg) = match operator {
+                Operator::V128Store8Lane { memarg, .. } => ("v128.store8_lane", memarg),
+                Operator::V128Store16Lane { memarg, .. } => ("v128.store16_lane", memarg),
+                _ => continue,
+            };
+            if memarg.offset >= 1 << 16 {
+                return Some(format!("{name} with offset {}", memarg.offset));
+            }
+        }
+    }
+    None
+}
+
 /// Function index → name from the `name` custom section (empty if absent or
 /// malformed: names are a convenience, never a reason to refuse a module).
 pub fn function_names(wasm: &[u8]) -> HashMap<u32, String> {

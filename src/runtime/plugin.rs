@@ -277,6 +277,14 @@ fn prepare_one(source: &ModuleSource, is_main: bool) -> Result<Prepared, Error> 
             message: "every module but the main one needs a name (imports refer to it)".into(),
         });
     }
+    if let Some(store) = binary::unchecked_lane_store(&bytes) {
+        return Err(Error::Load {
+            message: format!(
+                "invalid Wasm{label}: {store}: alyx refuses lane stores with offsets of 64 KiB or more \
+                 (wasmi 2.0.0 does not bounds-check them)"
+            ),
+        });
+    }
     let has_start = detached.is_some();
     Ok(Prepared { name, label, wasm: detached.unwrap_or(bytes), has_start })
 }
