@@ -280,8 +280,8 @@ fn prepare_one(source: &ModuleSource, is_main: bool) -> Result<Prepared, Error> 
     if let Some(store) = binary::unchecked_lane_store(&bytes) {
         return Err(Error::Load {
             message: format!(
-                "invalid Wasm{label}: {store}: alyx refuses lane stores with offsets of 64 KiB or more \
-                 (wasmi 2.0.0 does not bounds-check them)"
+                "invalid Wasm{label}: {store}: alyx refuses these lane stores on a memory other than \
+                 the first or with an offset of 64 KiB or more (wasmi 2.0.0 does not bounds-check them)"
             ),
         });
     }
