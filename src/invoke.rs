@@ -259,6 +259,11 @@ impl Invoker {
         Invoker { registry, tokens, alyx_url, queue_depth, history }
     }
 
+    /// The key internal tokens are issued with (auth verifies them with it).
+    pub fn tokens(&self) -> &Arc<InternalTokens> {
+        &self.tokens
+    }
+
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
@@ -525,8 +530,8 @@ mod tests {
     }
 
     fn write_version(root: &TempDir, export: &str) {
-        root.write("f/plugin.wat", &answering(export));
-        root.write("f/manifest.yaml", &format!("plugin: plugin.wat\nentrypoint: {export}\n"));
+        root.write("f/plugin.wat", answering(export));
+        root.write("f/manifest.yaml", format!("plugin: plugin.wat\nentrypoint: {export}\n"));
     }
 
     #[test]

@@ -73,7 +73,7 @@ mod tests {
         root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: grow\nconfig: {hold_ms: '200'}\n");
         let wat =
             std::fs::read_to_string(format!("{}/testdata/plugins/grow.wat", env!("CARGO_MANIFEST_DIR")));
-        root.write("f/plugin.wat", &wat.unwrap());
+        root.write("f/plugin.wat", wat.unwrap());
         let ttl = Duration::from_millis(100);
         let registry =
             Arc::new(Registry::new(root.path(), Defaults { idle_instance_ttl: ttl, ..defaults() }));

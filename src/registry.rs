@@ -536,7 +536,7 @@ mod tests {
         root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: grow\nconfig: {hold_ms: '200'}\n");
         let wat =
             std::fs::read_to_string(format!("{}/testdata/plugins/grow.wat", env!("CARGO_MANIFEST_DIR")));
-        root.write("f/plugin.wat", &wat.unwrap());
+        root.write("f/plugin.wat", wat.unwrap());
         let registry = registry(&root);
         registry.reload();
         let pool = registry.get("f").unwrap().current().unwrap().pool.clone();

@@ -1,44 +1,11 @@
 //! Helpers for unit tests: a scratch folder that is removed when dropped,
 //! registry defaults and our test plugins.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A fresh, empty folder under the system temp folder, unique per process
-/// and per call; removed with everything in it when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// `label` only makes the folder recognisable when a test leaves it.
-    pub fn new(label: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("alyx-{label}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `text` at `relative`, creating folders on the way; returns the path.
-    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
-        let path = self.0.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+// The same scratch folder the integration tests use: removed when dropped,
+// kept (and its path printed) when a test fails.
+#[path = "../tests/common/temp_dir.rs"]
+mod temp_dir;
+pub use temp_dir::TempDir;
 
 /// Registry defaults for tests: 5 s, 16 MiB, 2 instances, idle for 60 s,
 /// the API's reserved names.

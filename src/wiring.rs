@@ -9,13 +9,11 @@ use crate::config::ServeConfig;
 use crate::dev::DevOptions;
 use crate::error::Error;
 use crate::history::{FileSettings, History, Writer};
-use crate::http::auth::Auth;
-use crate::http::dispatch::{App, Traffic};
+use crate::http::dispatch::App;
 use crate::http::front::{self, Front};
 use crate::invoke::Invoker;
 use crate::registry::{Defaults, Registry};
 use crate::tokens::InternalTokens;
-use crate::triggers::Routes;
 
 /// What the registry applies where a manifest is silent.
 pub fn defaults(config: &ServeConfig) -> Defaults {
@@ -51,13 +49,8 @@ pub fn start_server(
     let bound = front::bind(&config.listen)?;
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
-    let app = App {
-        invoker: Invoker::new(registry.clone(), tokens.clone(), alyx_url, config.queue_depth, history),
-        auth: Auth::new(config.api_keys.clone(), config.admin_token.clone(), tokens),
-        routes: Routes::new(registry.clone()),
-        registry,
-        traffic: Traffic::default(),
-    };
+    let invoker = Invoker::new(registry, tokens, alyx_url, config.queue_depth, history);
+    let app = App::new(invoker, config.api_keys.clone(), config.admin_token.clone());
     bound.serve(Arc::new(app), front_config(config))
 }
 

@@ -129,7 +129,7 @@ mod tests {
         )
         .unwrap();
         for i in 0..5 {
-            root.write("a.txt", &format!("{i}"));
+            root.write("a.txt", format!("{i}"));
         }
         root.write("ignored.log", "x");
         assert_eq!(got.recv_timeout(Duration::from_secs(10)).unwrap(), ["txt"]);

@@ -41,6 +41,11 @@ impl Default for Traffic {
 }
 
 impl Traffic {
+    /// Seconds since the server started, requests so far, and in flight.
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (self.started.elapsed().as_secs(), self.requests.load(Ordering::Relaxed), self.in_flight())
+    }
+
     /// Requests being handled now.
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::SeqCst)
@@ -68,6 +73,21 @@ pub struct App {
     pub auth: Auth,
     pub routes: Routes,
     pub traffic: Traffic,
+}
+
+impl App {
+    /// The HTTP core over `invoker`: its registry, that registry's routes,
+    /// and auth that accepts the internal tokens the invoker issues.
+    pub fn new(invoker: Invoker, api_keys: Vec<String>, admin_token: Option<String>) -> App {
+        let registry = invoker.registry().clone();
+        App {
+            auth: Auth::new(api_keys, admin_token, invoker.tokens().clone()),
+            routes: Routes::new(registry.clone()),
+            registry,
+            invoker,
+            traffic: Traffic::default(),
+        }
+    }
 }
 
 /// Where a request goes: one of alyx's own endpoints, a user route, or a
@@ -265,13 +285,6 @@ impl App {
     }
 }
 
-impl Traffic {
-    /// Seconds since the server started, requests so far, and in flight.
-    pub fn snapshot(&self) -> (u64, u64, u64) {
-        (self.started.elapsed().as_secs(), self.requests.load(Ordering::Relaxed), self.in_flight())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,21 +304,11 @@ mod tests {
         root.write("echo/plugin.wat", ECHO);
         let registry = Arc::new(Registry::new(root.path(), crate::testutil::defaults()));
         registry.reload();
-        let tokens = Arc::new(InternalTokens::new());
+        let history = Arc::new(History::new(100));
+        let invoker =
+            Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), 4, history);
         let keys = keys.iter().map(|k| k.to_string()).collect();
-        App {
-            invoker: Invoker::new(
-                registry.clone(),
-                tokens.clone(),
-                "http://alyx".into(),
-                4,
-                Arc::new(History::new(100)),
-            ),
-            auth: Auth::new(keys, admin.map(String::from), tokens),
-            routes: Routes::new(registry.clone()),
-            registry,
-            traffic: Traffic::default(),
-        }
+        App::new(invoker, keys, admin.map(String::from))
     }
 
     fn json_of(reply: &Reply) -> Value {

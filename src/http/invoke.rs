@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::reply::Reply;
-use super::request::{BodyError, Request};
+use super::request::Request;
 use super::respond::{ApiError, with_status};
 use crate::crypto::base64;
 use crate::invoke::{Admission, Caller, Failure, Invocation, Invoker, Outcome, Refused, Trigger};
@@ -46,8 +46,7 @@ pub fn invoke(
     let rejected = |error, input_bytes| reject(invoker, name, Trigger::Http, request_id, input_bytes, error);
     let body = match &request.body {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return rejected(ApiError::BodyTooLarge, 0),
-        Err(BodyError::Unreadable) => return rejected(ApiError::BodyUnreadable, 0),
+        Err(error) => return rejected(ApiError::from(*error), 0),
     };
     let input = match parse_input(&request.method, request.query.as_deref().unwrap_or(""), body) {
         Ok(input) => input,

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::reply::Reply;
+use super::request::BodyError;
 use crate::invoke::{Failure, Refusal};
 use crate::quote::quote;
 use crate::runtime;
@@ -51,6 +52,17 @@ pub enum ApiError {
     BadQuery { message: String },
     /// The function answered with its own `{"success": false}` envelope.
     Reported,
+    /// A route's function described a response that cannot be sent.
+    BadFunctionResponse { reason: &'static str },
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> ApiError {
+        match error {
+            BodyError::TooLarge => ApiError::BodyTooLarge,
+            BodyError::Unreadable => ApiError::BodyUnreadable,
+        }
+    }
 }
 
 /// How an [`ApiError`] goes on the wire.
@@ -87,6 +99,7 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::Overloaded => status(503, "SERVER_BUSY", RETRY_SOON),
         ApiError::Internal => status(500, "INTERNAL_ERROR", NONE),
         ApiError::Reported => status(500, crate::invoke::REPORTED, NONE),
+        ApiError::BadFunctionResponse { .. } => status(502, "BAD_FUNCTION_RESPONSE", NONE),
         ApiError::Invocation(failure) => invocation_status(failure),
         ApiError::ExecutionNotFound { .. } => status(404, "EXECUTION_NOT_FOUND", NONE),
         ApiError::BadQuery { .. } => status(400, "BAD_QUERY", NONE),
@@ -139,6 +152,9 @@ impl ApiError {
             ApiError::Overloaded => "the server is at its connection limit or stopping".into(),
             ApiError::Internal => "the request failed unexpectedly".into(),
             ApiError::Reported => "the function reported a failure".into(),
+            ApiError::BadFunctionResponse { reason } => {
+                format!("the function's response cannot be sent: {reason}")
+            }
             ApiError::Invocation(failure) => failure.to_string(),
             ApiError::ExecutionNotFound { id } => {
                 format!("no execution {} in the history (it keeps the last `history` records)", quote(id))
@@ -249,6 +265,7 @@ mod tests {
             ApiError::Overloaded,
             ApiError::Internal,
             ApiError::Reported,
+            ApiError::BadFunctionResponse { reason: "r" },
             ApiError::Invocation(Failure::NotFound { function: function() }),
             ApiError::Invocation(Failure::NotLoaded { function: function() }),
             ApiError::Invocation(Failure::QueueFull { function: function() }),
@@ -273,6 +290,7 @@ mod tests {
                 | ApiError::Overloaded
                 | ApiError::Internal
                 | ApiError::Reported
+                | ApiError::BadFunctionResponse { .. }
                 | ApiError::Invocation(Failure::NotFound { .. } | Failure::NotLoaded { .. })
                 | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_))
                 | ApiError::ExecutionNotFound { .. }
@@ -318,6 +336,7 @@ mod tests {
             (503, "SERVER_BUSY", h(&[("Retry-After", "1")])),
             (500, "INTERNAL_ERROR", h(&[])),
             (500, "PLUGIN_ERROR", h(&[])),
+            (502, "BAD_FUNCTION_RESPONSE", h(&[])),
             (404, "FUNCTION_NOT_FOUND", h(&[])),
             (503, "FUNCTION_NOT_LOADED", h(&[("Retry-After", "5")])),
             (503, "QUEUE_FULL", h(&[("Retry-After", "1")])),

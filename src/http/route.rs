@@ -6,9 +6,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::front::wire::valid_header;
 use super::invoke::{reject, respond};
 use super::reply::Reply;
-use super::request::{BodyError, Request};
+use super::request::Request;
 use super::respond::ApiError;
 use crate::crypto::{base64, base64_decode};
 use crate::invoke::{Admission, Caller, Invocation, Invoker, Outcome, Trigger};
@@ -42,8 +43,7 @@ pub fn call(
     let rejected = |error| reject(invoker, &matched.function, matched.trigger(request), request_id, 0, error);
     let body = match &request.body {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return rejected(ApiError::BodyTooLarge),
-        Err(BodyError::Unreadable) => return rejected(ApiError::BodyUnreadable),
+        Err(error) => return rejected(ApiError::from(*error)),
     };
     let invocation = Invocation {
         function: matched.function.clone(),
@@ -108,16 +108,16 @@ fn headers(request: &Request) -> Map<String, Value> {
 /// envelope and the error table's status.
 pub fn reply(outcome: Outcome) -> Reply {
     match &outcome.result {
-        Ok(output) => from_output(output),
+        Ok(output) => from_output(output, &outcome.request_id),
         Err(_) => respond(outcome),
     }
 }
 
 /// An object with an integer `status` describes the response; any other
 /// JSON is sent as JSON with 200; other bytes as they are.
-fn from_output(output: &[u8]) -> Reply {
+fn from_output(output: &[u8], request_id: &str) -> Reply {
     match serde_json::from_slice::<Value>(output) {
-        Ok(Value::Object(map)) if status(&map).is_some() => described(map),
+        Ok(Value::Object(map)) if status(&map).is_some() => described(map, request_id),
         Ok(value) => Reply::json(200, &value),
         Err(_) => match std::str::from_utf8(output) {
             Ok(text) => Reply::text(200, "text/plain; charset=utf-8", text.to_string()),
@@ -139,14 +139,18 @@ fn content_type(value: &str) -> Vec<(String, String)> {
 }
 
 /// `{status, headers, body, body_encoding}` as a response.
-fn described(map: Map<String, Value>) -> Reply {
+fn described(map: Map<String, Value>, request_id: &str) -> Reply {
     let status = status(&map).unwrap_or(200);
     let base64 = map.get("body_encoding").and_then(Value::as_str) == Some("base64");
     let (default_type, body) = match map.get("body") {
         None | Some(Value::Null) => (None, Vec::new()),
         Some(Value::String(text)) if base64 => match base64_decode(text) {
             Some(bytes) => (Some("application/octet-stream"), bytes),
-            None => return bad_body(),
+            None => {
+                log::warn!("a route's function answered body_encoding base64 with a body that is not base64");
+                return ApiError::BadFunctionResponse { reason: "body_encoding is base64, the body is not" }
+                    .reply(request_id);
+            }
         },
         Some(Value::String(text)) => (Some("text/plain; charset=utf-8"), text.clone().into_bytes()),
         Some(other) => (Some("application/json"), serde_json::to_vec(other).unwrap_or_default()),
@@ -158,12 +162,6 @@ fn described(map: Map<String, Value>) -> Reply {
         headers.push(("Content-Type".into(), default_type.into()));
     }
     Reply { status, headers, body }
-}
-
-fn bad_body() -> Reply {
-    log::warn!("a route's function answered body_encoding base64 with a body that is not base64");
-    let error = json!({"success": false, "error": {"code": "BAD_FUNCTION_RESPONSE", "message": "the function's body is not valid base64"}});
-    Reply::json(502, &error)
 }
 
 /// Headers a function may not set: hop-by-hop ones and the framing the
@@ -204,12 +202,7 @@ fn allowed_headers(headers: Option<&Value>) -> Vec<(String, String)> {
 }
 
 fn may_set(name: &str, value: &str) -> bool {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    !name.is_empty()
-        && name.bytes().all(token)
-        && !FORBIDDEN.iter().any(|f| name.eq_ignore_ascii_case(f))
-        && !value.is_empty()
-        && value.bytes().all(|b| b == b'\t' || !b.is_ascii_control())
+    !FORBIDDEN.iter().any(|f| name.eq_ignore_ascii_case(f)) && !value.is_empty() && valid_header(name, value)
 }
 
 #[cfg(test)]
@@ -223,40 +216,44 @@ mod tests {
     #[test]
     fn a_described_response_sets_status_headers_and_body() {
         let out = br#"{"status": 201, "headers": {"X-Id": "7", "Location": "/x/7"}, "body": "made"}"#;
-        let reply = from_output(out);
+        let reply = from_output(out, "r");
         assert_eq!((reply.status, body_of(&reply).as_str()), (201, "made"));
         assert_eq!((reply.header("X-Id"), reply.header("Location")), (Some("7"), Some("/x/7")));
         assert_eq!(reply.header("Content-Type"), Some("text/plain; charset=utf-8"));
-        let json = from_output(br#"{"status": 200, "body": {"a": [1]}, "headers": {"content-type": "x/y"}}"#);
+        let json =
+            from_output(br#"{"status": 200, "body": {"a": [1]}, "headers": {"content-type": "x/y"}}"#, "r");
         assert_eq!((body_of(&json).as_str(), json.header("Content-Type")), (r#"{"a":[1]}"#, Some("x/y")));
     }
 
     #[test]
     fn binary_bodies_come_from_base64() {
-        let reply = from_output(br#"{"status": 200, "body": "AP8=", "body_encoding": "base64"}"#);
+        let reply = from_output(br#"{"status": 200, "body": "AP8=", "body_encoding": "base64"}"#, "r");
         assert_eq!(
             (reply.body.as_slice(), reply.header("Content-Type")),
             (&[0u8, 255][..], Some("application/octet-stream"))
         );
-        assert_eq!(from_output(br#"{"status": 200, "body": "!!", "body_encoding": "base64"}"#).status, 502);
+        assert_eq!(
+            from_output(br#"{"status": 200, "body": "!!", "body_encoding": "base64"}"#, "r").status,
+            502
+        );
     }
 
     #[test]
     fn forbidden_and_broken_headers_are_dropped() {
         let out = br#"{"status": 200, "headers": {"Content-Length": "1", "Connection": "close",
             "Transfer-Encoding": "chunked", "X-Split": "a\r\nSet-Cookie: x", "Bad Name": "v", "X-Ok": "fine"}}"#;
-        let reply = from_output(out);
+        let reply = from_output(out, "r");
         let names: Vec<&str> = reply.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["X-Ok"]);
     }
 
     #[test]
     fn other_outputs_are_json_text_or_bytes_with_200() {
-        let json = from_output(br#"{"status": "ok", "n": 1}"#);
+        let json = from_output(br#"{"status": "ok", "n": 1}"#, "r");
         assert_eq!((json.status, json.header("Content-Type")), (200, Some("application/json")));
-        assert_eq!(from_output(br#"{"status": 1000}"#).status, 200, "not an HTTP status: plain JSON");
-        assert_eq!(from_output(b"hello").header("Content-Type"), Some("text/plain; charset=utf-8"));
-        assert_eq!(from_output(&[0xff, 0]).header("Content-Type"), Some("application/octet-stream"));
+        assert_eq!(from_output(br#"{"status": 1000}"#, "r").status, 200, "not an HTTP status: plain JSON");
+        assert_eq!(from_output(b"hello", "r").header("Content-Type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(from_output(&[0xff, 0], "r").header("Content-Type"), Some("application/octet-stream"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::invoke::reject;
 use super::reply::Reply;
-use super::request::{BodyError, Request};
+use super::request::Request;
 use super::respond::ApiError;
 use super::route::{self, Matched};
 use crate::invoke::{Admission, Caller, Invocation, Invoker, Trigger};
@@ -38,8 +38,7 @@ pub fn call(
     };
     let body = match &request.body {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return rejected(ApiError::BodyTooLarge, 0),
-        Err(BodyError::Unreadable) => return rejected(ApiError::BodyUnreadable, 0),
+        Err(error) => return rejected(ApiError::from(*error), 0),
     };
     let checked = verify(verification, &request.headers, body, SystemTime::now());
     if let Err(error) = &checked {

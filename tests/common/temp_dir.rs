@@ -2,7 +2,8 @@
 //! unique per process and per call, removed when dropped, and kept (its path
 //! printed) when a failing test drops it, so the failure can be looked at.
 //!
-//! The benches include this file by path; not every user needs every helper.
+//! The benches and the unit tests (`src/testutil.rs`) include this file by
+//! path; not every user needs every helper.
 
 #![allow(dead_code)]
 

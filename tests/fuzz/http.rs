@@ -20,8 +20,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alyx::http::auth::Auth;
-use alyx::http::dispatch::{App, Traffic, dispatch};
+use alyx::http::dispatch::{App, dispatch};
 use alyx::http::front::conn::{Conn, Limits, Step};
 use alyx::http::front::{Handler, Reject, wire};
 use alyx::http::reply::Reply;
@@ -31,7 +30,6 @@ use alyx::invoke::Invoker;
 use alyx::registry::{Defaults, Registry};
 use alyx::runtime::LogLevel;
 use alyx::tokens::InternalTokens;
-use alyx::triggers::Routes;
 use serde_json::{Value, json};
 
 use crate::harness::Target;
@@ -108,21 +106,10 @@ fn app(folder: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
     };
     let registry = Arc::new(Registry::new(folder.path(), defaults));
     registry.reload();
-    let tokens = Arc::new(InternalTokens::new());
+    let history = Arc::new(alyx::history::History::new(100));
+    let invoker = Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), 4, history);
     let keys = keys.iter().map(|k| k.to_string()).collect();
-    App {
-        invoker: Invoker::new(
-            registry.clone(),
-            tokens.clone(),
-            "http://alyx".into(),
-            4,
-            Arc::new(alyx::history::History::new(100)),
-        ),
-        auth: Auth::new(keys, admin.map(String::from), tokens),
-        routes: Routes::new(registry.clone()),
-        registry,
-        traffic: Traffic::default(),
-    }
+    App::new(invoker, keys, admin.map(String::from))
 }
 
 /// Dispatches `request` to app `index` and checks the reply.

@@ -32,7 +32,7 @@ pub fn encode(reply: &Reply, head_only: bool, close: bool) -> Vec<u8> {
 }
 
 /// No control characters anywhere (no response splitting), a token name.
-fn valid_header(name: &str, value: &str) -> bool {
+pub fn valid_header(name: &str, value: &str) -> bool {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     !name.is_empty() && name.bytes().all(token) && value.bytes().all(|b| b == b'\t' || !b.is_ascii_control())
 }
