@@ -160,6 +160,36 @@ pub const SETTINGS: &[Setting] = &[
         default: "10MiB",
         help: "the history file is renamed to FILE.1 (replacing it) before it grows past this",
     },
+    Setting {
+        key: "data_dir",
+        env: "ALYX_DATA_DIR",
+        default: "./.alyx",
+        help: "where the event journal and schedule state are kept (created if missing)",
+    },
+    Setting {
+        key: "event_workers",
+        env: "ALYX_EVENT_WORKERS",
+        default: "2",
+        help: "threads delivering async events",
+    },
+    Setting {
+        key: "event_queue",
+        env: "ALYX_EVENT_QUEUE",
+        default: "10000",
+        help: "async deliveries waiting at most; above: 503",
+    },
+    Setting {
+        key: "event_depth",
+        env: "ALYX_EVENT_DEPTH",
+        default: "8",
+        help: "events raised from hooks nest at most this deep; deeper: refused",
+    },
+    Setting {
+        key: "schedules",
+        env: "ALYX_SCHEDULES",
+        default: "true",
+        help: "run the manifests' schedules (false: one replica of several schedules; --no-schedules)",
+    },
 ];
 
 /// The typed configuration of a server.
@@ -190,6 +220,11 @@ pub struct ServeConfig {
     pub history: usize,
     pub history_file: Option<PathBuf>,
     pub history_file_max: u64,
+    pub data_dir: PathBuf,
+    pub event_workers: usize,
+    pub event_queue: usize,
+    pub event_depth: u32,
+    pub schedules: bool,
 }
 
 impl Default for ServeConfig {
@@ -328,6 +363,17 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
         history_file_max: Some(size("history_file_max")?)
             .filter(|max| *max > 0)
             .ok_or("history_file_max: must be above 0")?,
+        data_dir: PathBuf::from(get("data_dir")),
+        event_workers: number("event_workers")?,
+        event_queue: number("event_queue")?,
+        event_depth: u32::try_from(number("event_depth")?).map_err(|_| "event_depth: too large")?,
+        schedules: match get("schedules").trim() {
+            "true" | "yes" | "on" | "1" => true,
+            "false" | "no" | "off" | "0" => false,
+            other => {
+                return Err(format!("schedules: must be true or false (got {})", crate::quote::quote(other)));
+            }
+        },
     })
 }
 
@@ -367,6 +413,8 @@ mod tests {
         assert_eq!((c.timeout, c.memory, c.admin_token), (Duration::from_secs(30), 256 << 20, None));
         assert_eq!(c.idle_instance_ttl, Duration::from_secs(60));
         assert_eq!((c.history, c.history_file, c.history_file_max), (1000, None, 10 << 20));
+        assert_eq!(c.data_dir, PathBuf::from("./.alyx"));
+        assert_eq!((c.event_workers, c.event_queue, c.event_depth, c.schedules), (2, 10000, 8, true));
     }
 
     #[test]
@@ -407,6 +455,8 @@ mod tests {
         assert_eq!(bad("idle_instance_ttl", "0s"), "idle_instance_ttl: must be above 0");
         assert_eq!(bad("history", "-1"), "history: must be a whole number");
         assert_eq!(bad("history_file_max", "0"), "history_file_max: must be above 0");
+        assert!(bad("schedules", "maybe").starts_with("schedules: must be true or false"));
+        assert!(bad("event_queue", "0").starts_with("event_queue:"));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::crypto::sha256_hex;
@@ -22,7 +23,7 @@ use crate::manifest::{Manifest, Problem};
 use crate::runtime::HttpClient;
 use crate::runtime::{self, Limits, LogLevel, Plugin, PluginSpec, Pool, Vars};
 use crate::stats::Stats;
-use crate::sync::{read, write};
+use crate::sync::{lock, read, write};
 
 /// Idle instances each function keeps however long they are idle, so its
 /// next call finds one ready.
@@ -232,6 +233,8 @@ pub struct Registry {
     /// Counts changes to what is served (versions swapped in, functions
     /// removed), so tables derived from it know when to rebuild.
     generation: AtomicU64,
+    /// Told the new generation after each change (see [`Registry::watch`]).
+    watchers: Mutex<Vec<Sender<u64>>>,
 }
 
 impl Registry {
@@ -244,12 +247,28 @@ impl Registry {
             problems: RwLock::new(Vec::new()),
             ready: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            watchers: Mutex::new(Vec::new()),
         }
     }
 
     /// Changes with every version swapped in and every function removed.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// A channel that receives the new generation after every change (a
+    /// version swapped in, a function removed), for threads that wait on
+    /// messages rather than poll. Dropping the receiver unsubscribes.
+    pub fn watch(&self) -> Receiver<u64> {
+        let (tx, rx) = channel();
+        lock(&self.watchers).push(tx);
+        rx
+    }
+
+    /// Counts a change and tells the watchers.
+    fn changed(&self) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        lock(&self.watchers).retain(|w| w.send(generation).is_ok());
     }
 
     /// True once the first discovery and load finished.
@@ -302,7 +321,7 @@ impl Registry {
             log::info!("{name}: removed");
         }
         if !gone.is_empty() {
-            self.generation.fetch_add(1, Ordering::SeqCst);
+            self.changed();
         }
         gone
     }
@@ -362,7 +381,7 @@ impl Registry {
                 let hash = plugin.hash.clone();
                 log::info!("{}: loaded (plugin {})", function.name, &hash[..12]);
                 function.swap(Version { manifest, pool: Arc::new(pool), plugin });
-                self.generation.fetch_add(1, Ordering::SeqCst);
+                self.changed();
                 function.stats.record_reload("ok");
                 Load::Loaded { hash }
             }
@@ -453,6 +472,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn watchers_hear_of_loads_and_removals_but_not_of_failures() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat");
+        root.write("f/plugin.wat", HELLO);
+        let registry = registry(&root);
+        let changes = registry.watch();
+        registry.reload();
+        assert_eq!(changes.try_recv(), Ok(registry.generation()), "the load");
+        root.write("f/plugin.wat", "(module");
+        registry.reload();
+        assert!(changes.try_recv().is_err(), "a failed load changes nothing served");
+        std::fs::remove_dir_all(root.path().join("f")).unwrap();
+        registry.reload();
+        assert_eq!(changes.try_recv(), Ok(registry.generation()), "the removal");
+        drop(changes);
+        root.write("f/manifest.yaml", "plugin: plugin.wat");
+        root.write("f/plugin.wat", HELLO);
+        registry.reload();
+        assert!(lock(&registry.watchers).is_empty(), "a dropped watcher is forgotten at the next change");
     }
 
     #[test]
