@@ -104,7 +104,7 @@ fn report(what: &str, r: &Run) {
 
 /// alyx serving one trivial function from `dir`; returns its address and
 /// the bytes of one response body (for the bare server to answer).
-fn start_alyx(dir: &TempDir) -> (SocketAddr, Front, ServeConfig, Vec<u8>) {
+fn start_alyx(dir: &TempDir) -> (SocketAddr, wiring::Server, ServeConfig, Vec<u8>) {
     dir.write("noop/plugin.wat", include_str!("../testdata/plugins/trivial.wat"));
     dir.write(
         "noop/manifest.yaml",

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use alyx::config::ServeConfig;
 use alyx::dev;
-use alyx::http::front::Front;
 use alyx::registry::Registry;
 use alyx::runtime::LogLevel;
 use alyx::wiring;
@@ -85,7 +84,7 @@ fn build_in(dir: &Path, word: &str) {
     assert!(ok, "build in {}", dir.display());
 }
 
-fn start(root: &Path) -> (SocketAddr, Front, dev::DevLoop) {
+fn start(root: &Path) -> (SocketAddr, alyx::wiring::Server, dev::DevLoop) {
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         dir: root.to_path_buf(),

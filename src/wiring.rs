@@ -39,19 +39,37 @@ pub fn start_history(config: &ServeConfig) -> Result<(Arc<History>, Option<Write
     Ok((Arc::new(history), Some(writer)))
 }
 
+/// What serves: the HTTP front and the invoker every trigger shares.
+pub struct Server {
+    front: Front,
+    pub invoker: Arc<Invoker>,
+}
+
+impl Server {
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.front.addr()
+    }
+
+    /// Stops taking requests and waits up to `grace` for those in flight.
+    pub fn shutdown(self, grace: std::time::Duration) {
+        self.front.shutdown(grace);
+    }
+}
+
 /// Binds the socket, then starts the HTTP front over `registry`, recording
 /// into `history`; the functions' `alyx_url` defaults to the bound address.
 pub fn start_server(
     config: &ServeConfig,
     registry: Arc<Registry>,
     history: Arc<History>,
-) -> Result<Front, Error> {
+) -> Result<Server, Error> {
     let bound = front::bind(&config.listen)?;
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
-    let invoker = Invoker::new(registry, tokens, alyx_url, config.queue_depth, history);
-    let app = App::new(invoker, config.api_keys.clone(), config.admin_token.clone());
-    bound.serve(Arc::new(app), front_config(config))
+    let invoker = Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history));
+    let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone());
+    let front = bound.serve(Arc::new(app), front_config(config))?;
+    Ok(Server { front, invoker })
 }
 
 /// The front's threads, connection cap and per-connection limits.

@@ -69,7 +69,7 @@ impl Drop for InFlight<'_> {
 /// What handlers work with.
 pub struct App {
     pub registry: Arc<Registry>,
-    pub invoker: Invoker,
+    pub invoker: Arc<Invoker>,
     pub auth: Auth,
     pub routes: Routes,
     pub traffic: Traffic,
@@ -78,7 +78,7 @@ pub struct App {
 impl App {
     /// The HTTP core over `invoker`: its registry, that registry's routes,
     /// and auth that accepts the internal tokens the invoker issues.
-    pub fn new(invoker: Invoker, api_keys: Vec<String>, admin_token: Option<String>) -> App {
+    pub fn new(invoker: Arc<Invoker>, api_keys: Vec<String>, admin_token: Option<String>) -> App {
         let registry = invoker.registry().clone();
         App {
             auth: Auth::new(api_keys, admin_token, invoker.tokens().clone()),
@@ -307,6 +307,7 @@ mod tests {
         let history = Arc::new(History::new(100));
         let invoker =
             Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), 4, history);
+        let invoker = Arc::new(invoker);
         let keys = keys.iter().map(|k| k.to_string()).collect();
         App::new(invoker, keys, admin.map(String::from))
     }

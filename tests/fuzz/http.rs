@@ -109,7 +109,7 @@ fn app(folder: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
     let history = Arc::new(alyx::history::History::new(100));
     let invoker = Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), 4, history);
     let keys = keys.iter().map(|k| k.to_string()).collect();
-    App::new(invoker, keys, admin.map(String::from))
+    App::new(Arc::new(invoker), keys, admin.map(String::from))
 }
 
 /// Dispatches `request` to app `index` and checks the reply.
