@@ -72,17 +72,29 @@ impl Trigger {
 pub enum Caller {
     Anonymous,
     ApiKey,
-    Internal,
+    /// A function, through its internal token, with its invocation's event
+    /// depth (see [`Invocation::depth`]).
+    Internal {
+        depth: u32,
+    },
     Admin,
 }
 
 impl Caller {
+    /// The event depth of what this caller starts: a function's, or 0.
+    pub fn depth(self) -> u32 {
+        match self {
+            Caller::Internal { depth } => depth,
+            _ => 0,
+        }
+    }
+
     /// The `context.auth` value handed to functions.
     pub fn to_json(self) -> Value {
         match self {
             Caller::Anonymous => Value::Null,
             Caller::ApiKey => json!({"type": "api_key"}),
-            Caller::Internal => json!({"type": "internal"}),
+            Caller::Internal { .. } => json!({"type": "internal"}),
             Caller::Admin => json!({"type": "admin"}),
         }
     }
@@ -99,6 +111,37 @@ pub struct Invocation {
     /// The place taken by [`Invoker::admit`], if the trigger admitted the
     /// call before queueing it; else `run` admits it.
     pub admission: Option<Admission>,
+    /// A time limit of the trigger's own (a hook's `config.timeout`); the
+    /// shorter of it and the function's applies.
+    pub timeout: Option<Duration>,
+    /// The event depth an event raised by this call has: its internal
+    /// token carries it. Hooks run at their event's depth + 1; other calls
+    /// at their caller's ([`Caller::depth`]).
+    pub depth: u32,
+}
+
+impl Invocation {
+    /// A call of `function` with `input`, started by `trigger` for
+    /// `caller`; no time limit of the trigger's own, at the caller's depth.
+    pub fn new(
+        function: &str,
+        input: Value,
+        trigger: Trigger,
+        request_id: String,
+        caller: Caller,
+    ) -> Invocation {
+        let depth = caller.depth();
+        Invocation {
+            function: function.to_string(),
+            input,
+            trigger,
+            request_id,
+            caller,
+            admission: None,
+            timeout: None,
+            depth,
+        }
+    }
 }
 
 /// A function's place for one call, taken by [`Invoker::admit`] and given
@@ -339,7 +382,9 @@ impl Invoker {
         };
         let envelope = self.envelope(&invocation, &version);
         let start = Instant::now();
-        let report = version.pool.call(&version.manifest.entrypoint, envelope.to_string().as_bytes());
+        let input = envelope.to_string();
+        let report =
+            version.pool.call_within(&version.manifest.entrypoint, input.as_bytes(), invocation.timeout);
         let duration = start.elapsed();
         let result = report.result.map_err(Failure::Runtime);
         function.stats.record(result.as_ref().map_or_else(Failure::label, |_| "success"), duration);
@@ -391,7 +436,7 @@ impl Invoker {
                 "auth": invocation.caller.to_json(),
                 "env": version.manifest.env,
                 "alyx_url": self.alyx_url,
-                "internal_token": self.tokens.issue(SystemTime::now()),
+                "internal_token": self.tokens.issue(SystemTime::now(), invocation.depth),
             },
         })
     }
@@ -519,19 +564,53 @@ mod tests {
     }
 
     fn call(invoker: &Invoker, function: &str, input: Value) -> Outcome {
-        invoker.run(Invocation {
-            function: function.into(),
-            input,
-            trigger: Trigger::Http,
-            request_id: "r1".into(),
-            caller: Caller::ApiKey,
-            admission: None,
-        })
+        invoker.run(Invocation::new(function, input, Trigger::Http, "r1".into(), Caller::ApiKey))
     }
 
     fn write_version(root: &TempDir, export: &str) {
         root.write("f/plugin.wat", answering(export));
         root.write("f/manifest.yaml", format!("plugin: plugin.wat\nentrypoint: {export}\n"));
+    }
+
+    fn copy_plugin(root: &TempDir, function: &str, plugin: &str, manifest: &str) {
+        let source = format!("{}/testdata/plugins/{plugin}", env!("CARGO_MANIFEST_DIR"));
+        root.write(&format!("{function}/plugin.wat"), std::fs::read_to_string(source).unwrap());
+        root.write(&format!("{function}/manifest.yaml"), format!("plugin: plugin.wat\n{manifest}"));
+    }
+
+    #[test]
+    fn the_internal_token_carries_the_calls_depth() {
+        let root = TempDir::new("invoke");
+        copy_plugin(&root, "f", "echo.wat", "entrypoint: echo\n");
+        let invoker = invoker(&root, 4);
+        let internal = Caller::Internal { depth: 5 };
+        for (invocation, depth) in [
+            (Invocation::new("f", Value::Null, Trigger::Http, "a".into(), Caller::ApiKey), 0),
+            (Invocation::new("f", Value::Null, Trigger::Http, "b".into(), internal), 5),
+            (
+                Invocation {
+                    depth: 6,
+                    ..Invocation::new("f", Value::Null, Trigger::Http, "c".into(), internal)
+                },
+                6,
+            ),
+        ] {
+            let envelope: Value = serde_json::from_slice(&invoker.run(invocation).result.unwrap()).unwrap();
+            let token = envelope["context"]["internal_token"].as_str().unwrap();
+            assert_eq!(invoker.tokens().verify(token, SystemTime::now()), Some(depth));
+        }
+    }
+
+    #[test]
+    fn a_triggers_time_limit_ends_a_call_sooner() {
+        let root = TempDir::new("invoke");
+        copy_plugin(&root, "f", "loop.wat", "entrypoint: spin\ntimeout: 30s\n");
+        let invoker = invoker(&root, 4);
+        let limit = Duration::from_millis(100);
+        let invocation = Invocation::new("f", Value::Null, Trigger::Http, "r".into(), Caller::ApiKey);
+        let outcome = invoker.run(Invocation { timeout: Some(limit), ..invocation });
+        let expected = runtime::Error::Timeout { limit: runtime::TimeLimit::WallClock(limit) };
+        assert_eq!(outcome.result, Err(Failure::Runtime(expected)));
     }
 
     #[test]
@@ -690,12 +769,8 @@ mod tests {
         drop(places);
         let admission = invoker.admit("f").unwrap();
         let outcome = invoker.run(Invocation {
-            function: "f".into(),
-            input: Value::Null,
-            trigger: Trigger::Http,
-            request_id: "r".into(),
-            caller: Caller::Anonymous,
             admission: Some(admission),
+            ..Invocation::new("f", Value::Null, Trigger::Http, "r".into(), Caller::Anonymous)
         });
         assert_eq!(outcome.result, Ok(b"a".to_vec()));
         assert_eq!(invoker.registry().get("f").unwrap().admitted.load(SeqCst), 0, "every place given back");

@@ -1,9 +1,11 @@
 //! Internal tokens: handed to every invocation (`context.internal_token`)
 //! so a function can call back into the API, accepted like an API key.
 //!
-//! They verify themselves: `EXPIRY.MAC`, where MAC is HMAC-SHA256 over the
-//! expiry with a key drawn at start. Nothing is stored per token, and a
-//! restart invalidates all of them.
+//! They verify themselves: `EXPIRY.DEPTH.MAC`, where MAC is HMAC-SHA256
+//! over the expiry and depth with a key drawn at start. Nothing is stored
+//! per token, and a restart invalidates all of them. DEPTH is the event
+//! nesting of the invocation the token was handed to: an event raised with
+//! it has that depth, so hooks that raise events cannot loop forever.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,23 +32,34 @@ impl InternalTokens {
         InternalTokens { key }
     }
 
-    /// A new token valid for [`INTERNAL_TOKEN_TTL`] from `now`.
-    pub fn issue(&self, now: SystemTime) -> String {
+    /// A new token valid for [`INTERNAL_TOKEN_TTL`] from `now`, carrying
+    /// the event `depth` of the invocation it is handed to.
+    pub fn issue(&self, now: SystemTime, depth: u32) -> String {
         let expiry = (now + INTERNAL_TOKEN_TTL).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        format!("{expiry:x}.{}", self.mac(expiry))
+        format!("{expiry:x}.{depth}.{}", self.mac(expiry, depth))
     }
 
-    /// True for a token this key issued that has not expired at `now`.
-    pub fn verify(&self, token: &str, now: SystemTime) -> bool {
-        let Some((expiry_hex, mac)) = token.split_once('.') else { return false };
-        let Some(expiry) = parse_expiry(expiry_hex) else { return false };
+    /// The depth of a token this key issued that has not expired at `now`;
+    /// `None` for any other text.
+    pub fn verify(&self, token: &str, now: SystemTime) -> Option<u32> {
+        let mut parts = token.splitn(3, '.');
+        let (expiry, depth, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        let (expiry, depth) = (parse_expiry(expiry)?, parse_depth(depth)?);
         let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        expiry > now && constant_time_eq(self.mac(expiry).as_bytes(), mac.as_bytes())
+        let genuine = constant_time_eq(self.mac(expiry, depth).as_bytes(), mac.as_bytes());
+        (expiry > now && genuine).then_some(depth)
     }
 
-    fn mac(&self, expiry: u64) -> String {
-        hex(&hmac_sha256(&self.key, expiry.to_string().as_bytes()))
+    fn mac(&self, expiry: u64, depth: u32) -> String {
+        hex(&hmac_sha256(&self.key, format!("{expiry}.{depth}").as_bytes()))
     }
+}
+
+/// The depth exactly as [`InternalTokens::issue`] writes it: decimal, no
+/// sign, no leading zero.
+fn parse_depth(text: &str) -> Option<u32> {
+    let canonical = text == "0" || (!text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()));
+    text.parse().ok().filter(|_| canonical)
 }
 
 /// The expiry exactly as [`InternalTokens::issue`] writes it: lower-case hex
@@ -65,22 +78,40 @@ mod tests {
     fn tokens_verify_until_they_expire() {
         let tokens = InternalTokens::new();
         let now = SystemTime::now();
-        let token = tokens.issue(now);
-        assert!(tokens.verify(&token, now));
-        assert!(!tokens.verify(&token, now + INTERNAL_TOKEN_TTL + Duration::from_secs(1)));
+        let token = tokens.issue(now, 0);
+        assert_eq!(tokens.verify(&token, now), Some(0));
+        assert_eq!(tokens.verify(&token, now + INTERNAL_TOKEN_TTL + Duration::from_secs(1)), None);
     }
 
     #[test]
     fn other_keys_forgeries_and_garbage_do_not_verify() {
         let tokens = InternalTokens::new();
         let now = SystemTime::now();
-        let token = tokens.issue(now);
-        assert!(!InternalTokens::new().verify(&token, now), "another server's key");
-        let (expiry, mac) = token.split_once('.').unwrap();
-        let later = format!("{:x}.{mac}", u64::from_str_radix(expiry, 16).unwrap() + 1000);
-        assert!(!tokens.verify(&later, now), "a later expiry with the old MAC");
-        assert!(!tokens.verify("garbage", now));
-        assert!(!tokens.verify("zz.00", now));
+        let token = tokens.issue(now, 2);
+        assert_eq!(InternalTokens::new().verify(&token, now), None, "another server's key");
+        let [expiry, depth, mac] = token.splitn(3, '.').collect::<Vec<_>>()[..] else { panic!("{token}") };
+        assert_eq!(depth, "2");
+        let later = format!("{:x}.{depth}.{mac}", u64::from_str_radix(expiry, 16).unwrap() + 1000);
+        assert_eq!(tokens.verify(&later, now), None, "a later expiry with the old MAC");
+        assert_eq!(
+            tokens.verify(&format!("{expiry}.0.{mac}"), now),
+            None,
+            "a smaller depth with the old MAC"
+        );
+        for respelled in ["02", "+2", " 2", "2 "] {
+            assert_eq!(tokens.verify(&format!("{expiry}.{respelled}.{mac}"), now), None, "{respelled:?}");
+        }
+        assert_eq!(tokens.verify("garbage", now), None);
+        assert_eq!(tokens.verify("zz.0.00", now), None);
+    }
+
+    #[test]
+    fn tokens_carry_their_depth() {
+        let tokens = InternalTokens::new();
+        let now = SystemTime::now();
+        for depth in [0, 1, 8, u32::MAX] {
+            assert_eq!(tokens.verify(&tokens.issue(now, depth), now), Some(depth));
+        }
     }
 
     #[test]
@@ -88,14 +119,14 @@ mod tests {
         let tokens = InternalTokens::new();
         // An expiry whose hex has letters, so upper case is another spelling.
         let now = UNIX_EPOCH + Duration::from_secs(0x7abc_def0);
-        let token = tokens.issue(now);
-        let (expiry, mac) = token.split_once('.').unwrap();
+        let token = tokens.issue(now, 0);
+        let (expiry, rest) = token.split_once('.').unwrap();
         assert_eq!(expiry, "7abce01c");
-        assert!(tokens.verify(&token, now));
+        assert_eq!(tokens.verify(&token, now), Some(0));
         for respelled in
             [format!("+{expiry}"), format!("0{expiry}"), expiry.to_uppercase(), format!(" {expiry}")]
         {
-            assert!(!tokens.verify(&format!("{respelled}.{mac}"), now), "{respelled}");
+            assert_eq!(tokens.verify(&format!("{respelled}.{rest}"), now), None, "{respelled}");
         }
     }
 

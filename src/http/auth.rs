@@ -31,8 +31,8 @@ impl Auth {
         if self.api_keys.iter().any(|k| constant_time_eq(k.as_bytes(), token.as_bytes())) {
             return Caller::ApiKey;
         }
-        if self.tokens.verify(token, SystemTime::now()) {
-            return Caller::Internal;
+        if let Some(depth) = self.tokens.verify(token, SystemTime::now()) {
+            return Caller::Internal { depth };
         }
         Caller::Anonymous
     }
@@ -78,15 +78,15 @@ mod tests {
         assert_eq!(auth.identify(Some("key1")), Caller::ApiKey);
         assert_eq!(auth.identify(Some("admin!")), Caller::Admin);
         assert_eq!(auth.identify(Some("key2")), Caller::Anonymous);
-        let internal = auth.tokens.issue(SystemTime::now());
-        assert_eq!(auth.identify(Some(&internal)), Caller::Internal);
+        let internal = auth.tokens.issue(SystemTime::now(), 3);
+        assert_eq!(auth.identify(Some(&internal)), Caller::Internal { depth: 3 });
     }
 
     #[test]
     fn the_api_is_open_without_keys_and_closed_to_strangers_with_them() {
         assert_eq!(auth(&[], None).api(Caller::Anonymous), Ok(()));
         assert_eq!(auth(&["k"], None).api(Caller::Anonymous), Err(ApiError::Unauthorized));
-        assert_eq!(auth(&["k"], None).api(Caller::Internal), Ok(()));
+        assert_eq!(auth(&["k"], None).api(Caller::Internal { depth: 0 }), Ok(()));
     }
 
     #[test]

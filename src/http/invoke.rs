@@ -53,12 +53,8 @@ pub fn invoke(
         Err(message) => return rejected(ApiError::BadJson { message }, body.len()),
     };
     let invocation = Invocation {
-        function: name.to_string(),
-        input,
-        trigger: Trigger::Http,
-        request_id: request_id.to_string(),
-        caller,
         admission,
+        ..Invocation::new(name, input, Trigger::Http, request_id.to_string(), caller)
     };
     respond(invoker.run(invocation))
 }

@@ -45,13 +45,10 @@ pub fn call(
         Ok(body) => body,
         Err(error) => return rejected(ApiError::from(*error)),
     };
+    let input = input(request, &matched, body);
     let invocation = Invocation {
-        function: matched.function.clone(),
-        input: input(request, &matched, body),
-        trigger: matched.trigger(request),
-        request_id: request_id.to_string(),
-        caller,
         admission,
+        ..Invocation::new(&matched.function, input, matched.trigger(request), request_id.to_string(), caller)
     };
     reply(invoker.run(invocation))
 }

@@ -53,13 +53,10 @@ pub fn call(
     if let Err(error) = &checked {
         input["verification_error"] = json!(error.to_string());
     }
+    let trigger = trigger(&matched);
     let invocation = Invocation {
-        function: matched.function.clone(),
-        input,
-        trigger: trigger(&matched),
-        request_id: request_id.to_string(),
-        caller: Caller::Anonymous,
         admission,
+        ..Invocation::new(&matched.function, input, trigger, request_id.to_string(), Caller::Anonymous)
     };
     route::reply(invoker.run(invocation))
 }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::error::Error;
+use super::error::{Error, TimeLimit};
 use super::instance::{CallReport, Instance};
 use super::plugin::Plugin;
 use super::state::Vars;
@@ -163,16 +163,32 @@ impl Pool {
     /// Calls `export` on a free instance. The plugin's timeout starts now
     /// and covers waiting for an instance and creating one.
     pub fn call(&self, export: &str, input: &[u8]) -> CallReport {
+        self.call_within(export, input, None)
+    }
+
+    /// [`Pool::call`] under the shorter of the plugin's timeout and `limit`
+    /// (a trigger's own time limit, such as a hook's); a timeout names the
+    /// limit that ended the call.
+    pub fn call_within(&self, export: &str, input: &[u8], limit: Option<Duration>) -> CallReport {
         let start = Instant::now();
-        let deadline = self.plugin.limits().timeout.map(|t| start + t);
+        let timeout = match (self.plugin.limits().timeout, limit) {
+            (Some(own), Some(limit)) => Some(own.min(limit)),
+            (own, limit) => own.or(limit),
+        };
+        let deadline = timeout.map(|t| start + t);
         let (shard, mut instance) = match self.checkout(start, deadline) {
             Ok(found) => found,
             Err(error) => {
                 return CallReport { result: Err(error), logs: Vec::new(), fuel_used: 0 };
             }
         };
-        let report = instance.call_until(export, input, deadline);
+        let mut report = instance.call_until(export, input, deadline);
         self.checkin(shard, instance);
+        if let (Err(Error::Timeout { limit: TimeLimit::WallClock(named) }), Some(timeout)) =
+            (&mut report.result, timeout)
+        {
+            *named = timeout;
+        }
         report
     }
 
@@ -380,5 +396,14 @@ mod tests {
         assert_counts(&pool, 0, 0);
         assert!(pool.call("grow", b"1").result.is_ok(), "a new instance serves the next call");
         assert_counts(&pool, 0, 1);
+    }
+
+    #[test]
+    fn a_shorter_limit_ends_the_call_and_is_the_one_named() {
+        let pool = Pool::new(plugin("loop.wat", &[]), Vars::new(), 1).unwrap();
+        let limit = Duration::from_millis(50);
+        let report = pool.call_within("spin", b"", Some(limit));
+        assert_eq!(report.result, Err(Error::Timeout { limit: TimeLimit::WallClock(limit) }));
+        assert_counts(&pool, 0, 0);
     }
 }
