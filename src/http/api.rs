@@ -11,7 +11,7 @@ use super::respond::ApiError;
 use crate::crypto::REDACTED;
 use crate::history::History;
 use crate::invoke::Failure;
-use crate::manifest::{Hook, HookMode, HookType, Manifest, RouteAccess, ScheduleType, Scheme, Verification};
+use crate::manifest::{Hook, HookMode, Manifest, OnFailure, RouteAccess, ScheduleType, Scheme, Verification};
 use crate::registry::{Function, Registry, Status};
 use crate::stats::BUCKETS;
 use crate::units::format_rfc3339;
@@ -73,12 +73,22 @@ fn triggers(m: &Manifest) -> Value {
 /// secret is shown as `<redacted>`, never as itself.
 fn hook_json(h: &Hook) -> Value {
     let mut hook = json!({
-        "type": hook_type(h.kind),
+        "type": h.kind.as_str(),
         "source": h.source,
         "action": h.action,
         "mode": hook_mode(h.mode),
         "verified": h.webhook.as_ref().is_some_and(|w| w.verification.scheme != Scheme::None),
     });
+    if h.webhook.is_none() {
+        hook["priority"] = json!(h.priority);
+        hook["timeout_ms"] = json!(h.event.timeout.as_millis() as u64);
+        hook["on_failure"] = json!(match h.event.on_failure {
+            OnFailure::Reject => "reject",
+            OnFailure::Continue => "continue",
+        });
+        hook["max_retries"] = json!(h.event.max_retries);
+        hook["retry_delay_ms"] = json!(h.event.retry_delay.as_millis() as u64);
+    }
     if let Some(webhook) = &h.webhook {
         hook["path"] = json!(webhook.path);
         hook["methods"] = json!(webhook.methods);
@@ -99,14 +109,6 @@ fn verification_json(v: &Verification) -> Value {
 }
 
 /// Wire names, spelt out so renaming a variant cannot change the API.
-fn hook_type(kind: HookType) -> &'static str {
-    match kind {
-        HookType::Database => "database",
-        HookType::Auth => "auth",
-        HookType::Webhook => "webhook",
-    }
-}
-
 fn hook_mode(mode: HookMode) -> &'static str {
     match mode {
         HookMode::Sync => "sync",

@@ -27,7 +27,9 @@ mod triggers;
 mod webhook;
 
 use check::{Checker, Env, Field, kind_of};
-pub use triggers::{Hook, HookMode, HookType, Route, RouteAccess, Schedule, ScheduleType};
+pub use triggers::{
+    EventConfig, Hook, HookMode, HookType, OnFailure, Route, RouteAccess, Schedule, ScheduleType,
+};
 pub use webhook::{DEFAULT_TOLERANCE, HmacHash, Scheme, Verification, Webhook};
 
 /// The manifest file name inside a function folder.

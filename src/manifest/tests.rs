@@ -42,7 +42,7 @@ schedules: [{name: nightly, type: cron, expression: "0 3 * * *", timezone: Europ
         ("hello", Some(Duration::from_secs(30)), Some(256 << 20))
     );
     assert_eq!(m.routes[0].methods, ["GET", "POST"]);
-    assert_eq!(m.hooks[0].timeout, Some(Duration::from_secs(5)));
+    assert_eq!(m.hooks[0].event.timeout, Duration::from_secs(5));
     let webhook = m.hooks[1].webhook.as_ref().unwrap();
     let secret = Secret::new("s3cret");
     let header = "X-Signature".to_string();

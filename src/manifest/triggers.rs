@@ -6,12 +6,11 @@
 //! with a real parser: a cron expression is only counted to have 5 fields,
 //! and `timezone` is taken as any string, unchecked.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
-use super::check::{Checker, Field};
+use super::check::{self, Checker, Field};
 use super::webhook::{self, Verification, Webhook};
 use crate::quote::quote;
 use crate::units::parse_duration;
@@ -37,25 +36,78 @@ pub enum RouteAccess {
 pub enum HookType {
     Database,
     Auth,
+    /// Events of the application's own kinds (`POST /api/events` with
+    /// `type: custom`).
+    Custom,
     Webhook,
+}
+
+impl HookType {
+    /// The wire name, spelt out so renaming a variant cannot change it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookType::Database => "database",
+            HookType::Auth => "auth",
+            HookType::Custom => "custom",
+            HookType::Webhook => "webhook",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookMode {
+    /// Runs before the event's answer, in the chain (the default).
     Sync,
+    /// Delivered after the answer, durably, with retries.
     Async,
+}
+
+/// What a sync hook's failure (an error or a timeout) does to its chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// The chain stops and the event is refused (the default).
+    Reject,
+    /// The failure is recorded and the next hook runs.
+    Continue,
+}
+
+/// How an event hook runs: `config.{timeout, on_failure, max_retries,
+/// retry_delay}` with their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventConfig {
+    pub timeout: Duration,
+    pub on_failure: OnFailure,
+    /// Async hooks: deliveries retried after the first attempt fails.
+    pub max_retries: u32,
+    /// Async hooks: the wait before the first retry, doubled for each next.
+    pub retry_delay: Duration,
+}
+
+impl Default for EventConfig {
+    fn default() -> EventConfig {
+        EventConfig {
+            timeout: Duration::from_secs(5),
+            on_failure: OnFailure::Reject,
+            max_retries: 3,
+            retry_delay: Duration::from_secs(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hook {
     pub kind: HookType,
+    /// As written; `*` or none matches every source.
     pub source: Option<String>,
+    /// As written; `*` or none matches every action.
     pub action: Option<String>,
     pub mode: HookMode,
+    /// Higher runs first; ties by function name.
+    pub priority: i64,
+    /// A webhook's `config.timeout` (none unless given).
     pub timeout: Option<Duration>,
-    /// The `config` map without its `timeout`; empty for webhooks, whose
-    /// config is read into `webhook`.
-    pub config: BTreeMap<String, String>,
+    /// How an event hook runs; defaults for webhooks, which do not use it.
+    pub event: EventConfig,
     /// Path, methods and verification: `Some` exactly for webhook hooks.
     pub webhook: Option<Webhook>,
 }
@@ -158,7 +210,8 @@ struct HookFields {
     source: Option<String>,
     action: Option<String>,
     mode: Option<HookMode>,
-    config: BTreeMap<String, String>,
+    priority: i64,
+    event: EventConfig,
     timeout: Option<Duration>,
     /// A webhook's path and methods, from its `config`.
     path: Option<String>,
@@ -172,6 +225,7 @@ const HOOK_FIELDS: &[Field<HookFields>] = &[
     Field { key: "source", read: |c, f, v, d| d.source = c.opt_string(f, v) },
     Field { key: "action", read: |c, f, v, d| d.action = c.opt_string(f, v) },
     Field { key: "mode", read: |c, f, v, d| d.mode = read_hook_mode(c, f, v) },
+    Field { key: "priority", read: |c, f, v, d| d.priority = read_priority(c, f, v) },
     Field { key: "config", read: read_hook_config },
     Field {
         key: "verification",
@@ -188,29 +242,40 @@ pub(super) fn read_hook(c: &mut Checker, field: &str, value: &Value) -> Option<H
         HookType::Webhook => {
             Some(Webhook { path: d.path?, methods: d.methods, verification: d.verification? })
         }
-        HookType::Database | HookType::Auth => None,
+        HookType::Database | HookType::Auth | HookType::Custom => None,
     };
-    let (source, action, timeout, config) = (d.source, d.action, d.timeout, d.config);
-    Some(Hook { kind: d.kind?, source, action, mode: d.mode?, timeout, config, webhook })
+    Some(Hook {
+        kind: d.kind?,
+        source: d.source,
+        action: d.action,
+        mode: d.mode?,
+        priority: d.priority,
+        timeout: d.timeout,
+        event: d.event,
+        webhook,
+    })
 }
 
 fn read_hook_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<HookType> {
     match c.required_string(field, value)?.as_str() {
         "database" => Some(HookType::Database),
         "auth" => Some(HookType::Auth),
+        "custom" => Some(HookType::Custom),
         "webhook" => Some(HookType::Webhook),
         other => {
-            c.error(field, format!("{} is not a hook type (use database, auth or webhook)", quote(other)));
+            let message =
+                format!("{} is not a hook type (use database, auth, custom or webhook)", quote(other));
+            c.error(field, message);
             None
         }
     }
 }
 
-/// `async` unless `sync` is asked for.
+/// `sync` unless `async` is asked for.
 fn read_hook_mode(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<HookMode> {
     match c.opt_string(field, value).as_deref() {
-        None | Some("async") => Some(HookMode::Async),
-        Some("sync") => Some(HookMode::Sync),
+        None | Some("sync") => Some(HookMode::Sync),
+        Some("async") => Some(HookMode::Async),
         Some(other) => {
             c.error(field, format!("{} is not a mode (use sync or async)", quote(other)));
             None
@@ -218,20 +283,78 @@ fn read_hook_mode(c: &mut Checker, field: &str, value: Option<&Value>) -> Option
     }
 }
 
-/// The hook's config; its `timeout` entry is the hook's timeout. A
-/// webhook's config is a section of its own (`path`, `methods`, `timeout`).
+/// A whole number, 0 when absent.
+fn read_priority(c: &mut Checker, field: &str, value: Option<&Value>) -> i64 {
+    match value {
+        None | Some(Value::Null) => 0,
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap_or_default(),
+        Some(other) => {
+            c.error(field, format!("must be a whole number, got {}", check::kind_of(other)));
+            0
+        }
+    }
+}
+
+/// Every field of an event hook's `config`, in checking order.
+const EVENT_CONFIG_FIELDS: &[Field<EventConfig>] = &[
+    Field {
+        key: "timeout",
+        read: |c, f, v, d| d.timeout = c.duration(f, v).unwrap_or(EventConfig::default().timeout),
+    },
+    Field { key: "on_failure", read: |c, f, v, d| d.on_failure = read_on_failure(c, f, v) },
+    Field { key: "max_retries", read: |c, f, v, d| d.max_retries = read_retries(c, f, v) },
+    Field {
+        key: "retry_delay",
+        read: |c, f, v, d| d.retry_delay = c.duration(f, v).unwrap_or(EventConfig::default().retry_delay),
+    },
+];
+
+/// The hook's config: a webhook's is a section of its own (`path`,
+/// `methods`, `timeout`); an event hook's is [`EVENT_CONFIG_FIELDS`].
 fn read_hook_config(c: &mut Checker, field: &str, value: Option<&Value>, d: &mut HookFields) {
     if d.kind == Some(HookType::Webhook) {
         let config = webhook::read_config(c, field, value);
         (d.path, d.methods, d.timeout) = (config.path, config.methods, config.timeout);
         return;
     }
-    d.config = c.map(field, value);
-    d.timeout = d
-        .config
-        .remove("timeout")
-        .and_then(|t| c.duration(&format!("{field}.timeout"), Some(&Value::String(t))));
+    d.event = match value.filter(|v| !v.is_null()) {
+        None => EventConfig::default(),
+        Some(v) => c.section(field, v, EVENT_CONFIG_FIELDS).unwrap_or_default(),
+    };
 }
+
+fn read_on_failure(c: &mut Checker, field: &str, value: Option<&Value>) -> OnFailure {
+    match c.opt_string(field, value).as_deref() {
+        None | Some("reject") => OnFailure::Reject,
+        Some("continue") => OnFailure::Continue,
+        Some(other) => {
+            c.error(field, format!("{} is not a choice (use reject or continue)", quote(other)));
+            OnFailure::Reject
+        }
+    }
+}
+
+/// Retries after the first attempt: 0 to [`MAX_RETRIES`].
+fn read_retries(c: &mut Checker, field: &str, value: Option<&Value>) -> u32 {
+    let default = EventConfig::default().max_retries;
+    match value {
+        None | Some(Value::Null) => default,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(MAX_RETRIES)) => {
+            n.as_u64().map_or(default, |n| n as u32)
+        }
+        Some(Value::Number(n)) => {
+            c.error(field, format!("must be from 0 to {MAX_RETRIES} (got {n})"));
+            default
+        }
+        Some(other) => {
+            c.error(field, format!("must be a whole number, got {}", check::kind_of(other)));
+            default
+        }
+    }
+}
+
+/// The most retries a hook may ask for (the delay doubles each time).
+pub const MAX_RETRIES: u32 = 20;
 
 /// A schedule as read so far.
 #[derive(Default)]
@@ -345,6 +468,15 @@ mod tests {
         accepted(&every_field(ROUTE_FIELDS, route_sample), read_route);
         let hook = accepted(&every_field(HOOK_FIELDS, hook_sample), read_hook);
         assert_eq!(hook.timeout, Some(Duration::from_secs(5)));
+        let config = every_field(EVENT_CONFIG_FIELDS, event_config_sample);
+        let event = accepted(&format!("{{type: custom, config: {config}}}"), read_hook);
+        let expected = EventConfig {
+            timeout: Duration::from_secs(2),
+            on_failure: OnFailure::Continue,
+            max_retries: 7,
+            retry_delay: Duration::from_millis(50),
+        };
+        assert_eq!(event.event, expected);
         accepted(&every_field(SCHEDULE_FIELDS, schedule_sample), read_schedule);
     }
 
@@ -366,9 +498,20 @@ mod tests {
             "source" => "stripe".into(),
             "action" => "payment".into(),
             "mode" => "sync".into(),
+            "priority" => "3".into(),
             "config" => "{timeout: 5s, path: /in}".into(),
             "verification" => "{type: stripe, secret: s3cret}".into(),
             other => panic!("no sample value for the new hook field `{other}`; add one"),
+        }
+    }
+
+    fn event_config_sample(key: &str) -> String {
+        match key {
+            "timeout" => "2s".into(),
+            "on_failure" => "continue".into(),
+            "max_retries" => "7".into(),
+            "retry_delay" => "50ms".into(),
+            other => panic!("no sample value for the new event hook config field `{other}`; add one"),
         }
     }
 
@@ -383,15 +526,45 @@ mod tests {
     }
 
     #[test]
-    fn other_hooks_keep_their_config_as_strings_and_ignore_a_verification() {
-        let text = "{type: database, source: users, config: {timeout: 5s, a: b}, verification: {secret: x}}";
-        let (hook, problems) = read_one(text, read_hook);
-        let hook = hook.unwrap();
-        assert_eq!(hook.config, BTreeMap::from([("a".to_string(), "b".to_string())]));
-        assert_eq!((hook.timeout, hook.webhook), (Some(Duration::from_secs(5)), None));
+    fn event_hooks_default_to_sync_reject_and_match_anything_left_out() {
+        let hook = accepted("{type: auth}", read_hook);
+        assert_eq!((hook.mode, hook.priority, hook.source, hook.action), (HookMode::Sync, 0, None, None));
+        assert_eq!(hook.event, EventConfig::default());
+        assert_eq!(hook.event.timeout, Duration::from_secs(5));
+        let star =
+            accepted("{type: database, source: '*', action: '*', mode: async, priority: -2}", read_hook);
+        assert_eq!((star.mode, star.priority), (HookMode::Async, -2));
+        assert_eq!((star.source.as_deref(), star.action.as_deref()), (Some("*"), Some("*")));
+    }
+
+    #[test]
+    fn bad_event_hook_fields_name_the_field() {
+        let problems = |text| read_one(text, read_hook).1;
         assert_eq!(
-            problems,
+            problems("{type: custom, priority: high}"),
+            ["m.yaml: t.priority: must be a whole number, got a string"]
+        );
+        assert_eq!(
+            problems("{type: custom, config: {on_failure: ignore}}"),
+            ["m.yaml: t.config.on_failure: \"ignore\" is not a choice (use reject or continue)"]
+        );
+        assert_eq!(
+            problems("{type: custom, config: {max_retries: 99}}"),
+            ["m.yaml: t.config.max_retries: must be from 0 to 20 (got 99)"]
+        );
+        assert_eq!(
+            problems("{type: custom, config: {timeout: 0s}}"),
+            ["m.yaml: t.config.timeout: must be above zero"]
+        );
+        let unknown = problems("{type: custom, config: {timout: 1s}}");
+        assert!(unknown[0].starts_with("m.yaml: warning: t.config.timout: unknown field"), "{unknown:?}");
+        assert_eq!(
+            problems("{type: custom, verification: {secret: x}}"),
             ["m.yaml: warning: t.verification: only webhook hooks are verified; it is ignored"]
+        );
+        assert_eq!(
+            problems("{type: cron}"),
+            ["m.yaml: t.type: \"cron\" is not a hook type (use database, auth, custom or webhook)"]
         );
     }
 
