@@ -42,9 +42,9 @@ pub enum Trigger {
     /// A webhook hook of a manifest, at its path pattern.
     #[serde(rename = "webhook")]
     Webhook { path: String },
-    /// A database or auth hook: its source and action.
+    /// An event hook: the event's id, source and action.
     #[serde(rename = "event")]
-    Event { source: String, action: String },
+    Event { event: String, source: String, action: String },
     /// A schedule of a manifest, by name.
     #[serde(rename = "schedule")]
     Schedule { name: String },
@@ -253,6 +253,14 @@ pub struct Outcome {
     pub duration: Duration,
     /// The plugin hash of the version that ran, when one did.
     pub plugin: Option<String>,
+}
+
+impl Outcome {
+    /// Why the call failed, as the history records it: a failure, or one
+    /// the plugin reported in its own envelope; `None` for a success.
+    pub fn error(&self) -> Option<ErrorInfo> {
+        judge(&self.result).1
+    }
 }
 
 /// A call a trigger turned away before [`Invoker::run`], so the function
@@ -622,7 +630,7 @@ mod tests {
             Trigger::Http,
             route,
             Trigger::Webhook { path: "/hooks/x".into() },
-            Trigger::Event { source: "users".into(), action: "insert".into() },
+            Trigger::Event { event: "e1".into(), source: "users".into(), action: "insert".into() },
             Trigger::Schedule { name: "nightly".into() },
         ];
         let types: Vec<Value> = all.iter().map(|t| text(t)["type"].clone()).collect();

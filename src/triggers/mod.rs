@@ -4,6 +4,7 @@
 //! whenever a version is swapped in or a function goes (never from two
 //! reads: one table is built from one pass over the current versions).
 
+pub mod events;
 pub mod path;
 pub mod routes;
 pub mod verify;
