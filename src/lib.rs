@@ -17,6 +17,7 @@ pub mod history;
 pub mod http;
 pub mod invoke;
 pub mod janitor;
+pub mod journal;
 pub mod manifest;
 pub mod quote;
 pub mod random;
