@@ -18,7 +18,7 @@ lint:
 
 ## Benchmarks (release build); figures go into README.md.
 bench:
-	$(CARGO) bench --bench runtime --bench http --bench reload
+	$(CARGO) bench --bench runtime --bench http --bench reload --bench events
 
 ## The soak test: one release `alyx serve` (target/release/alyx) under every
 ## kind of traffic at once for SOAK_SECONDS; prints its figures, fails on a

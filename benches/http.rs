@@ -116,6 +116,7 @@ fn start_alyx(dir: &TempDir) -> (SocketAddr, wiring::Server, ServeConfig, Vec<u8
         workers: WORKERS,
         instances: WORKERS,
         log_level: LogLevel::Off,
+        data_dir: dir.path().join(".alyx"),
         ..ServeConfig::default()
     };
     let registry = Arc::new(Registry::new(dir, wiring::defaults(&config)));

@@ -90,6 +90,7 @@ fn start(root: &Path) -> (SocketAddr, alyx::wiring::Server, dev::DevLoop) {
         dir: root.to_path_buf(),
         instances: 2,
         log_level: LogLevel::Off,
+        data_dir: root.join(".alyx"),
         ..ServeConfig::default()
     };
     let registry = Arc::new(Registry::new(root, wiring::defaults(&config)));

@@ -24,6 +24,8 @@ pub enum Error {
     Read { path: PathBuf, source: std::io::Error },
     /// Output could not be written (`what`: stdout, a file...).
     Write { what: String, source: std::io::Error },
+    /// The event journal in the data folder could not be opened.
+    Journal(crate::journal::JournalError),
     /// The command ran and found problems it reported (validate, build):
     /// nothing more to print, exit 1.
     Failed,
@@ -53,6 +55,7 @@ impl fmt::Display for Error {
             Error::Watch { path, message } => write!(f, "cannot watch {}: {message}", path.display()),
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Error::Write { what, source } => write!(f, "cannot write {what}: {source}"),
+            Error::Journal(error) => write!(f, "{error}"),
             Error::Failed => write!(f, "failed"),
         }
     }

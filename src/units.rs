@@ -74,6 +74,12 @@ pub fn parse_pages_or_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Milliseconds with microsecond precision, as every `duration_ms` in the
+/// API shows a duration.
+pub fn millis(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
 /// Formats a byte count for messages: `64 MiB`, `1536 KiB`, `17 B`.
 pub fn format_size(bytes: u64) -> String {
     for (unit, factor) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {

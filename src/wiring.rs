@@ -14,6 +14,7 @@ use crate::http::front::{self, Front};
 use crate::invoke::Invoker;
 use crate::registry::{Defaults, Registry};
 use crate::tokens::InternalTokens;
+use crate::triggers::events::{self, Events};
 
 /// What the registry applies where a manifest is silent.
 pub fn defaults(config: &ServeConfig) -> Defaults {
@@ -39,9 +40,11 @@ pub fn start_history(config: &ServeConfig) -> Result<(Arc<History>, Option<Write
     Ok((Arc::new(history), Some(writer)))
 }
 
-/// What serves: the HTTP front and the invoker every trigger shares.
+/// What serves: the HTTP front, the events part, and the invoker every
+/// trigger shares.
 pub struct Server {
     front: Front,
+    events: Arc<Events>,
     pub invoker: Arc<Invoker>,
 }
 
@@ -50,9 +53,17 @@ impl Server {
         self.front.addr()
     }
 
-    /// Stops taking requests and waits up to `grace` for those in flight.
+    /// The events part: its counts, for benchmarks and tests.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Stops taking requests and waits up to `grace` for those in flight,
+    /// then stops delivering events (deliveries being made finish; the
+    /// rest wait in the journal for the next start).
     pub fn shutdown(self, grace: std::time::Duration) {
         self.front.shutdown(grace);
+        self.events.stop();
     }
 }
 
@@ -67,9 +78,26 @@ pub fn start_server(
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
     let invoker = Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history));
-    let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone());
-    let front = bound.serve(Arc::new(app), front_config(config))?;
-    Ok(Server { front, invoker })
+    let events = Arc::new(Events::start(invoker.clone(), &config.data_dir, &event_settings(config))?);
+    let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone())
+        .with_events(events.clone());
+    let front = match bound.serve(Arc::new(app), front_config(config)) {
+        Ok(front) => front,
+        Err(error) => {
+            events.stop();
+            return Err(error);
+        }
+    };
+    Ok(Server { front, events, invoker })
+}
+
+/// The event delivery's workers, queue and depth limit.
+pub fn event_settings(config: &ServeConfig) -> events::Settings {
+    events::Settings {
+        workers: config.event_workers,
+        queue: config.event_queue,
+        max_depth: config.event_depth,
+    }
 }
 
 /// The front's threads, connection cap and per-connection limits.

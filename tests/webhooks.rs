@@ -176,3 +176,17 @@ fn an_unset_secret_variable_is_a_manifest_problem() {
     assert!(problems.contains("ALYX_TEST_UNSET_SECRET"), "{problems}");
     assert_eq!(post(&alyx, "/api/webhooks/broken", &[], BODY).0, 404, "not mounted");
 }
+
+#[test]
+fn a_webhooks_timeout_ends_its_call_before_the_functions() {
+    let hook = "hooks: [{type: webhook, config: {path: /in, timeout: 300ms}, verification: {type: none}}]\ntimeout: 30s\n";
+    let alyx = Folder::new().function("slow", "loop.wat", "spin", hook).serve(&[]);
+    let started = std::time::Instant::now();
+    let (status, body) = post(&alyx, "/in", &[], BODY);
+    assert_eq!((status, body["error"]["code"].clone()), (504, serde_json::json!("TIMEOUT")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("300 ms"), "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the hook's 300 ms, not the function's 30 s"
+    );
+}

@@ -144,7 +144,7 @@ fn rfc3339_millis<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Er
 
 /// Milliseconds with three decimals, as invocation responses give them.
 fn millis<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((duration.as_secs_f64() * 1e6).round() / 1e3)
+    s.serialize_f64(crate::units::millis(*duration))
 }
 
 fn log_lines<S: Serializer>(lines: &[LogLine], s: S) -> Result<S::Ok, S::Error> {

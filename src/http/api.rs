@@ -76,10 +76,10 @@ fn hook_json(h: &Hook) -> Value {
         "type": h.kind.as_str(),
         "source": h.source,
         "action": h.action,
-        "mode": hook_mode(h.mode),
         "verified": h.webhook.as_ref().is_some_and(|w| w.verification.scheme != Scheme::None),
     });
     if h.webhook.is_none() {
+        hook["mode"] = json!(hook_mode(h.mode));
         hook["priority"] = json!(h.priority);
         hook["timeout_ms"] = json!(h.event.timeout.as_millis() as u64);
         hook["on_failure"] = json!(match h.event.on_failure {
@@ -92,6 +92,7 @@ fn hook_json(h: &Hook) -> Value {
     if let Some(webhook) = &h.webhook {
         hook["path"] = json!(webhook.path);
         hook["methods"] = json!(webhook.methods);
+        hook["timeout_ms"] = json!(webhook.timeout.map(|t| t.as_millis() as u64));
         hook["verification"] = verification_json(&webhook.verification);
     }
     hook
@@ -212,7 +213,9 @@ pub fn health_stats(registry: &Registry, traffic: &Traffic) -> Reply {
 }
 
 /// Prometheus text exposition format, version 0.0.4.
-pub fn metrics(registry: &Registry, history: &History) -> Reply {
+/// `events`: async deliveries waiting and failed, when the server has an
+/// events part.
+pub fn metrics(registry: &Registry, history: &History, events: Option<(usize, usize)>) -> Reply {
     let functions = registry.list();
     let mut out = String::new();
     header(&mut out, "alyx_invocations_total", "counter", "Invocations by function and outcome.");
@@ -276,6 +279,11 @@ pub fn metrics(registry: &Registry, history: &History) -> Reply {
     let help = "Execution records the history file writer could not write.";
     header(&mut out, "alyx_history_write_failures_total", "counter", help);
     let _ = writeln!(out, "alyx_history_write_failures_total {}", history.write_failures());
+    if let Some((pending, failed)) = events {
+        header(&mut out, "alyx_event_deliveries", "gauge", "Async event deliveries by state.");
+        let _ = writeln!(out, "alyx_event_deliveries{{state=\"pending\"}} {pending}");
+        let _ = writeln!(out, "alyx_event_deliveries{{state=\"failed\"}} {failed}");
+    }
     Reply::text(200, "text/plain; version=0.0.4", out)
 }
 
@@ -300,26 +308,28 @@ mod tests {
             "hooks:
   - {type: webhook, source: stripe, verification: {type: stripe, secret: sk-hunter2}}
   - {type: webhook, config: {path: /in/gh, methods: [put]}, verification: {type: hmac-sha1, header: X-Hub-Signature, secret: gh-hunter3, skip_invalid: true}}
-  - {type: webhook, config: {path: /open}, verification: {type: none}}
+  - {type: webhook, config: {path: /open, timeout: 2s}, verification: {type: none}}
   - {type: auth, action: login}",
         );
         let listed = triggers(&m);
         assert_eq!(
             listed["hooks"],
             json!([
-                {"type": "webhook", "source": "stripe", "action": null, "mode": "async", "verified": true,
-                 "path": "/api/webhooks/shop", "methods": ["POST"],
+                {"type": "webhook", "source": "stripe", "action": null, "verified": true,
+                 "path": "/api/webhooks/shop", "methods": ["POST"], "timeout_ms": null,
                  "verification": {"type": "stripe", "header": "Stripe-Signature", "secret": "<redacted>",
                                   "tolerance_ms": 300_000, "skip_invalid": false}},
-                {"type": "webhook", "source": null, "action": null, "mode": "async", "verified": true,
-                 "path": "/in/gh", "methods": ["PUT"],
+                {"type": "webhook", "source": null, "action": null, "verified": true,
+                 "path": "/in/gh", "methods": ["PUT"], "timeout_ms": null,
                  "verification": {"type": "hmac-sha1", "header": "X-Hub-Signature", "secret": "<redacted>",
                                   "tolerance_ms": null, "skip_invalid": true}},
-                {"type": "webhook", "source": null, "action": null, "mode": "async", "verified": false,
-                 "path": "/open", "methods": ["POST"],
+                {"type": "webhook", "source": null, "action": null, "verified": false,
+                 "path": "/open", "methods": ["POST"], "timeout_ms": 2000,
                  "verification": {"type": "none", "header": null, "secret": null,
                                   "tolerance_ms": null, "skip_invalid": false}},
-                {"type": "auth", "source": null, "action": "login", "mode": "async", "verified": false},
+                {"type": "auth", "source": null, "action": "login", "verified": false, "mode": "sync",
+                 "priority": 0, "timeout_ms": 5000, "on_failure": "reject", "max_retries": 3,
+                 "retry_delay_ms": 1000},
             ])
         );
         let text = listed.to_string();

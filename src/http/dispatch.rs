@@ -16,14 +16,15 @@ use super::reply::Reply;
 use super::request::Request;
 use super::respond::ApiError;
 use super::route::{self, Matched};
-use super::router::{Route, route};
+use super::router::{EventRoute, Route, route};
 use super::webhook;
-use super::{api, executions};
+use super::{api, events, executions};
 use crate::invoke::{Admission, Caller, Invoker, Refusal, Refused, Trigger};
-use crate::manifest::{RouteAccess, Verification};
+use crate::manifest::{RouteAccess, Webhook};
 use crate::random::unique_id;
 use crate::registry::Registry;
 use crate::triggers::Routes;
+use crate::triggers::events::Events;
 use crate::triggers::routes::{Kind, Lookup};
 
 /// Request counters for `/health/stats`.
@@ -73,6 +74,8 @@ pub struct App {
     pub auth: Auth,
     pub routes: Routes,
     pub traffic: Traffic,
+    /// Event hooks; without them (some tests) `/api/events` is not a route.
+    pub events: Option<Arc<Events>>,
 }
 
 impl App {
@@ -86,16 +89,26 @@ impl App {
             registry,
             invoker,
             traffic: Traffic::default(),
+            events: None,
         }
     }
+
+    /// This app with the events API over `events`.
+    pub fn with_events(self, events: Arc<Events>) -> App {
+        App { events: Some(events), ..self }
+    }
 }
+
+/// The fair queue's key for event chains: not a function name (no `/` in
+/// those), so chains take turns with functions on the invoke workers.
+const EVENTS_LANE: &str = "/api/events";
 
 /// Where a request goes: one of alyx's own endpoints, a user route, or a
 /// webhook.
 enum Target {
     Api(Route),
     User(Matched),
-    Webhook(Matched, Verification),
+    Webhook(Matched, Webhook),
 }
 
 impl Target {
@@ -138,8 +151,8 @@ impl Handler for App {
                     Matched { function: mount.function.clone(), route: mount.pattern.to_string(), params };
                 match &mount.kind {
                     Kind::Route(access) => (mount.function.clone(), *access, Target::User(matched)),
-                    Kind::Webhook(v) => {
-                        (mount.function.clone(), RouteAccess::Public, Target::Webhook(matched, v.clone()))
+                    Kind::Webhook(w) => {
+                        (mount.function.clone(), RouteAccess::Public, Target::Webhook(matched, w.clone()))
                     }
                 }
             }
@@ -149,6 +162,10 @@ impl Handler for App {
             }
             Lookup::Missing => match route(&request.method, &request.path, request.query.is_some()) {
                 Route::Invoke(name) => (name.clone(), RouteAccess::Default, Target::Api(Route::Invoke(name))),
+                raise @ Route::Events(EventRoute::Raise) => {
+                    let lane = Lane::Invoke { key: EVENTS_LANE.into(), limit: usize::MAX };
+                    return Ok((lane, ticket(Target::Api(raise), None)));
+                }
                 other => return Ok((Lane::Control, ticket(Target::Api(other), None))),
             },
         };
@@ -183,8 +200,8 @@ impl Handler for App {
         let reply = match target {
             Target::Api(route) => self.run(&request, route, caller, admission, &id),
             Target::User(matched) => route::call(&self.invoker, &request, matched, caller, &id, admission),
-            Target::Webhook(matched, verification) => {
-                webhook::call(&self.invoker, &request, matched, &verification, &id, admission)
+            Target::Webhook(matched, hook) => {
+                webhook::call(&self.invoker, &request, matched, &hook, &id, admission)
             }
         };
         finish(&request, reply, &id, start)
@@ -260,7 +277,9 @@ impl App {
             Route::Live => api::live(),
             Route::Ready => api::ready(registry),
             Route::HealthStats => api::health_stats(registry, &self.traffic),
-            Route::Metrics => api::metrics(registry, self.invoker.history()),
+            Route::Metrics => {
+                api::metrics(registry, self.invoker.history(), self.events.as_ref().map(|e| e.counts()))
+            }
             Route::ListFunctions => api(&|| api::list(registry, &self.routes.problems())),
             Route::FunctionStats => api(&|| api::stats(registry)),
             Route::GetFunction(name) => api(&|| api::function(registry, &name, id)),
@@ -275,6 +294,17 @@ impl App {
                 Err(refused) => refused.reply(id),
             },
             Route::Invoke(name) => invoke::invoke(&self.invoker, request, &name, caller, id, admission),
+            Route::Events(endpoint) => match &self.events {
+                Some(events) => api(&|| match &endpoint {
+                    EventRoute::Raise => events::raise(events, request, caller, id),
+                    EventRoute::Failed => events::failed(events),
+                    EventRoute::Retry(event) => events::retry(events, event, id),
+                    EventRoute::Drop(event) => events::drop_failed(events, event, id),
+                }),
+                None => {
+                    ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
+                }
+            },
             Route::NotFound => {
                 ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
             }

@@ -96,9 +96,8 @@ pub fn respond(outcome: Outcome) -> Reply {
         body.insert("error".into(), error.error_json());
     }
     let logs: Vec<Value> = outcome.logs.iter().map(log_json).collect();
-    let duration_ms = outcome.duration.as_secs_f64() * 1000.0;
     body.insert("logs".into(), Value::Array(logs));
-    body.insert("duration_ms".into(), json!((duration_ms * 1000.0).round() / 1000.0));
+    body.insert("duration_ms".into(), json!(crate::units::millis(outcome.duration)));
     body.insert("request_id".into(), json!(outcome.request_id));
     let reply = Reply::json(200, &Value::Object(body));
     match reported {

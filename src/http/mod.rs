@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod dispatch;
+pub mod events;
 pub mod executions;
 pub mod front;
 pub mod invoke;

@@ -10,6 +10,7 @@ use super::request::BodyError;
 use crate::invoke::{Failure, Refusal};
 use crate::quote::quote;
 use crate::runtime;
+use crate::triggers::events::EventError;
 
 /// Every failure an API request can end in.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +55,8 @@ pub enum ApiError {
     Reported,
     /// A route's function described a response that cannot be sent.
     BadFunctionResponse { reason: &'static str },
+    /// An event was refused, or failed deliveries not found.
+    Event(EventError),
 }
 
 impl From<BodyError> for ApiError {
@@ -103,6 +106,19 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::Invocation(failure) => invocation_status(failure),
         ApiError::ExecutionNotFound { .. } => status(404, "EXECUTION_NOT_FOUND", NONE),
         ApiError::BadQuery { .. } => status(400, "BAD_QUERY", NONE),
+        ApiError::Event(error) => event_status(error),
+    }
+}
+
+fn event_status(error: &EventError) -> Status {
+    match error {
+        EventError::Bad { .. } => status(400, "BAD_EVENT", NONE),
+        EventError::TooDeep { .. } => status(422, "EVENT_DEPTH_EXCEEDED", NONE),
+        EventError::Rejected { .. } => status(422, "EVENT_REJECTED", NONE),
+        EventError::HookFailed { .. } => status(502, "EVENT_HOOK_FAILED", NONE),
+        EventError::QueueFull { .. } => status(503, "EVENT_QUEUE_FULL", RETRY_SOON),
+        EventError::Journal { .. } => status(500, "EVENT_JOURNAL_ERROR", NONE),
+        EventError::NoFailed { .. } => status(404, "EVENT_NOT_FOUND", NONE),
     }
 }
 
@@ -160,6 +176,7 @@ impl ApiError {
                 format!("no execution {} in the history (it keeps the last `history` records)", quote(id))
             }
             ApiError::BadQuery { message } => message.clone(),
+            ApiError::Event(error) => error.to_string(),
         }
     }
 
@@ -175,6 +192,11 @@ impl ApiError {
         let mut error = json!({"code": status_of(self).code, "message": self.message()});
         if let ApiError::Invocation(Failure::Runtime(e)) = self {
             error["details"] = json!({"kind": e.kind()});
+        }
+        if let ApiError::Event(e) = self
+            && let details @ Value::Object(_) = super::events::details(e)
+        {
+            error["details"] = details;
         }
         error
     }
@@ -271,6 +293,17 @@ mod tests {
             ApiError::Invocation(Failure::QueueFull { function: function() }),
             ApiError::ExecutionNotFound { id: "x".into() },
             ApiError::BadQuery { message: "m".into() },
+            ApiError::Event(EventError::Bad { message: "m".into() }),
+            ApiError::Event(EventError::TooDeep { depth: 9, limit: 8 }),
+            ApiError::Event(EventError::Rejected { function: function(), reason: "r".into(), lines: vec![] }),
+            ApiError::Event(EventError::HookFailed {
+                function: function(),
+                error: crate::history::ErrorInfo::new("TIMEOUT", "m"),
+                lines: vec![],
+            }),
+            ApiError::Event(EventError::QueueFull { capacity: 1 }),
+            ApiError::Event(EventError::Journal { message: "m".into() }),
+            ApiError::Event(EventError::NoFailed { id: "e".into() }),
         ];
         for e in &all {
             match e {
@@ -295,6 +328,15 @@ mod tests {
                 | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_))
                 | ApiError::ExecutionNotFound { .. }
                 | ApiError::BadQuery { .. } => {}
+                ApiError::Event(event) => match event {
+                    EventError::Bad { .. }
+                    | EventError::TooDeep { .. }
+                    | EventError::Rejected { .. }
+                    | EventError::HookFailed { .. }
+                    | EventError::QueueFull { .. }
+                    | EventError::Journal { .. }
+                    | EventError::NoFailed { .. } => {}
+                },
             }
         }
         all.extend(runtime.into_iter().map(|e| ApiError::Invocation(Failure::Runtime(e))));
@@ -342,6 +384,13 @@ mod tests {
             (503, "QUEUE_FULL", h(&[("Retry-After", "1")])),
             (404, "EXECUTION_NOT_FOUND", h(&[])),
             (400, "BAD_QUERY", h(&[])),
+            (400, "BAD_EVENT", h(&[])),
+            (422, "EVENT_DEPTH_EXCEEDED", h(&[])),
+            (422, "EVENT_REJECTED", h(&[])),
+            (502, "EVENT_HOOK_FAILED", h(&[])),
+            (503, "EVENT_QUEUE_FULL", h(&[("Retry-After", "1")])),
+            (500, "EVENT_JOURNAL_ERROR", h(&[])),
+            (404, "EVENT_NOT_FOUND", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),

@@ -21,9 +21,24 @@ pub enum Route {
     /// One execution record, by its id as it appears in the path (still
     /// percent-encoded).
     GetExecution(String),
+    /// The events API.
+    Events(EventRoute),
     NotFound,
     /// The path exists but not with this method; the allowed methods.
     MethodNotAllowed(&'static str),
+}
+
+/// An endpoint of the events API; ids as they appear in the path (still
+/// percent-encoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRoute {
+    /// `POST /api/events`.
+    Raise,
+    Failed,
+    /// Deliver the failed deliveries of an event again.
+    Retry(String),
+    /// Forget the failed deliveries of an event.
+    Drop(String),
 }
 
 /// Routes a request. `path` excludes the query string; `has_query` says
@@ -41,6 +56,7 @@ fn route_get_or_post(method: &str, path: &str, has_query: bool) -> Route {
     let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (get, post) = (method == "GET" || method == "HEAD", method == "POST");
+    let delete = method == "DELETE";
     match segments.as_slice() {
         ["health"] if get => Route::Health,
         ["health", "live"] if get => Route::Live,
@@ -62,6 +78,14 @@ fn route_get_or_post(method: &str, path: &str, has_query: bool) -> Route {
         ["api", "executions"] if get => Route::ListExecutions,
         ["api", "executions", id] if get => Route::GetExecution(id.to_string()),
         ["api", "executions"] | ["api", "executions", _] => Route::MethodNotAllowed("GET"),
+        ["api", "events"] if post => Route::Events(EventRoute::Raise),
+        ["api", "events"] => Route::MethodNotAllowed("POST"),
+        ["api", "events", "failed"] if get => Route::Events(EventRoute::Failed),
+        ["api", "events", "failed"] => Route::MethodNotAllowed("GET"),
+        ["api", "events", id] if delete => Route::Events(EventRoute::Drop(id.to_string())),
+        ["api", "events", _] => Route::MethodNotAllowed("DELETE"),
+        ["api", "events", id, "retry"] if post => Route::Events(EventRoute::Retry(id.to_string())),
+        ["api", "events", _, "retry"] => Route::MethodNotAllowed("POST"),
         _ => Route::NotFound,
     }
 }
@@ -85,6 +109,18 @@ mod tests {
         assert_eq!(route("HEAD", "/api/executions/x", false), Route::GetExecution("x".into()));
         assert_eq!(route("POST", "/api/executions", false), Route::MethodNotAllowed("GET"));
         assert_eq!(route("DELETE", "/api/executions/x", false), Route::MethodNotAllowed("GET"));
+    }
+
+    #[test]
+    fn event_routes() {
+        let events = |e| Route::Events(e);
+        assert_eq!(route("POST", "/api/events", false), events(EventRoute::Raise));
+        assert_eq!(route("GET", "/api/events", false), Route::MethodNotAllowed("POST"));
+        assert_eq!(route("GET", "/api/events/failed", false), events(EventRoute::Failed));
+        assert_eq!(route("POST", "/api/events/e1/retry", false), events(EventRoute::Retry("e1".into())));
+        assert_eq!(route("GET", "/api/events/e1/retry", false), Route::MethodNotAllowed("POST"));
+        assert_eq!(route("DELETE", "/api/events/e1", false), events(EventRoute::Drop("e1".into())));
+        assert_eq!(route("GET", "/api/events/e1", false), Route::MethodNotAllowed("DELETE"));
     }
 
     #[test]

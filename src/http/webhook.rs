@@ -16,7 +16,7 @@ use super::request::Request;
 use super::respond::ApiError;
 use super::route::{self, Matched};
 use crate::invoke::{Admission, Caller, Invocation, Invoker, Trigger};
-use crate::manifest::{Scheme, Verification};
+use crate::manifest::{Scheme, Webhook};
 use crate::triggers::verify::verify;
 
 /// The trigger of a call through this webhook.
@@ -29,7 +29,7 @@ pub fn call(
     invoker: &Invoker,
     request: &Request,
     matched: Matched,
-    verification: &Verification,
+    hook: &Webhook,
     request_id: &str,
     admission: Option<Admission>,
 ) -> Reply {
@@ -40,6 +40,7 @@ pub fn call(
         Ok(body) => body,
         Err(error) => return rejected(ApiError::from(*error), 0),
     };
+    let verification = &hook.verification;
     let checked = verify(verification, &request.headers, body, SystemTime::now());
     if let Err(error) = &checked {
         log::warn!("{}: webhook {} refused: {error}", matched.function, matched.route);
@@ -56,6 +57,7 @@ pub fn call(
     let trigger = trigger(&matched);
     let invocation = Invocation {
         admission,
+        timeout: hook.timeout,
         ..Invocation::new(&matched.function, input, trigger, request_id.to_string(), Caller::Anonymous)
     };
     route::reply(invoker.run(invocation))

@@ -104,8 +104,6 @@ pub struct Hook {
     pub mode: HookMode,
     /// Higher runs first; ties by function name.
     pub priority: i64,
-    /// A webhook's `config.timeout` (none unless given).
-    pub timeout: Option<Duration>,
     /// How an event hook runs; defaults for webhooks, which do not use it.
     pub event: EventConfig,
     /// Path, methods and verification: `Some` exactly for webhook hooks.
@@ -240,7 +238,8 @@ pub(super) fn read_hook(c: &mut Checker, field: &str, value: &Value) -> Option<H
     }
     let webhook = match d.kind? {
         HookType::Webhook => {
-            Some(Webhook { path: d.path?, methods: d.methods, verification: d.verification? })
+            let (path, methods, timeout) = (d.path?, d.methods, d.timeout);
+            Some(Webhook { path, methods, verification: d.verification?, timeout })
         }
         HookType::Database | HookType::Auth | HookType::Custom => None,
     };
@@ -250,7 +249,6 @@ pub(super) fn read_hook(c: &mut Checker, field: &str, value: &Value) -> Option<H
         action: d.action,
         mode: d.mode?,
         priority: d.priority,
-        timeout: d.timeout,
         event: d.event,
         webhook,
     })
@@ -467,7 +465,7 @@ mod tests {
     fn every_known_trigger_field_is_read_without_a_warning() {
         accepted(&every_field(ROUTE_FIELDS, route_sample), read_route);
         let hook = accepted(&every_field(HOOK_FIELDS, hook_sample), read_hook);
-        assert_eq!(hook.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(hook.webhook.unwrap().timeout, Some(Duration::from_secs(5)));
         let config = every_field(EVENT_CONFIG_FIELDS, event_config_sample);
         let event = accepted(&format!("{{type: custom, config: {config}}}"), read_hook);
         let expected = EventConfig {

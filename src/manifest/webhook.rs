@@ -26,6 +26,9 @@ pub struct Webhook {
     /// Upper case; default `[POST]`.
     pub methods: Vec<String>,
     pub verification: Verification,
+    /// `config.timeout`: the call's time limit when shorter than the
+    /// function's.
+    pub timeout: Option<Duration>,
 }
 
 /// How a webhook request is proven to come from its sender.

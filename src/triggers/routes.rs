@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::path::{Params, Pattern};
-use crate::manifest::{FILE_NAME, Manifest, Problem, RouteAccess, Severity, Verification};
+use crate::manifest::{FILE_NAME, Manifest, Problem, RouteAccess, Severity, Webhook};
 
 /// Paths alyx serves itself; routes may not claim them.
 const RESERVED: &[&str] = &["/api", "/health", "/metrics"];
@@ -22,7 +22,7 @@ pub enum Kind {
     /// A `routes` entry, with who may call it.
     Route(RouteAccess),
     /// A webhook hook: public, proven by its signature.
-    Webhook(Verification),
+    Webhook(Webhook),
 }
 
 /// One route or webhook of one function, mounted for some of its methods.
@@ -129,12 +129,7 @@ fn claims<'m>(manifests: &'m [Arc<Manifest>], problems: &mut Vec<Problem>) -> Ve
             .map(|(i, r)| (format!("routes[{i}].path"), &r.path, &r.methods, Kind::Route(r.access)));
         let hooks = manifest.hooks.iter().enumerate().filter_map(|(i, h)| {
             let w = h.webhook.as_ref()?;
-            Some((
-                format!("hooks[{i}].config.path"),
-                &w.path,
-                &w.methods,
-                Kind::Webhook(w.verification.clone()),
-            ))
+            Some((format!("hooks[{i}].config.path"), &w.path, &w.methods, Kind::Webhook(w.clone())))
         });
         for (field, path, methods, kind) in routes.chain(hooks) {
             let Ok(pattern) = Pattern::parse(path) else { continue };

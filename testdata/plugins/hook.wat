@@ -4,6 +4,9 @@
 ;;   wrap   -> {"data":INPUT}: replaces the event's data with the whole
 ;;             envelope it was given, so a chain of wraps shows who saw what
 ;;   fail   -> error "hook failed", rc 1
+;;   report -> sends its input (the envelope) with http_request, as the
+;;             config value "request" (Extism request JSON) says; fails
+;;             with "report refused" unless the answer is 200
 (module
   (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
   (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
@@ -13,6 +16,9 @@
   (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
   (import "extism:host/env" "config_get" (func $config_get (param i64) (result i64)))
   (import "extism:host/env" "length" (func $length (param i64) (result i64)))
+  (import "extism:host/env" "input_offset" (func $input_offset (result i64)))
+  (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
+  (import "extism:host/env" "http_status_code" (func $http_status_code (result i32)))
   (memory (export "memory") 1)
 
   ;; --- helpers (same in every test plugin) ---
@@ -94,4 +100,12 @@
     (i32.const 0))
   (func (export "fail") (result i32)
     (call $fail (i32.const 24) (i32.const 11)))
+  (data (i32.const 40) "request")
+  (data (i32.const 48) "report refused")
+  (func (export "report") (result i32)
+    (drop (call $http_request (call $config_get (call $str (i32.const 40) (i32.const 7)))
+                              (call $input_offset)))
+    (if (result i32) (i32.eq (call $http_status_code) (i32.const 200))
+      (then (i32.const 0))
+      (else (call $fail (i32.const 48) (i32.const 14)))))
 )

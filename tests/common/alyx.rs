@@ -202,6 +202,16 @@ impl Alyx {
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
+    /// Kills alyx with SIGKILL (no shutdown at all: a crash) and starts
+    /// `alyx serve` again in the same folder with `flags`.
+    pub fn crash_and_restart(mut self, flags: &[&str]) -> Alyx {
+        self.signal("KILL");
+        let _ = self.child.wait();
+        let folder = std::mem::replace(&mut self.folder, Folder(TempDir::new("unused"), Vec::new()));
+        drop(self);
+        Alyx::start(folder, "serve", flags, None)
+    }
+
     /// SIGTERM; waits for the exit and returns its code and stderr.
     pub fn terminate(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();

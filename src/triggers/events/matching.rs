@@ -67,7 +67,6 @@ mod tests {
             action: action.map(String::from),
             mode: HookMode::Sync,
             priority,
-            timeout: None,
             event: EventConfig::default(),
             webhook: None,
         }

@@ -1,0 +1,521 @@
+//! Async hooks: deliveries made after an event's answer, durably and at
+//! least once. An accepted delivery is in the journal (synced) before the
+//! caller hears 202, and leaves it only when its function succeeded or it
+//! is dropped; after a crash, the journal's deliveries are made at start.
+//! A failed attempt is retried after `retry_delay`, doubled for each next
+//! (at most [`MAX_BACKOFF`]), `max_retries` times; then the delivery is
+//! kept as failed, listed, until retried or dropped.
+//!
+//! A fixed set of worker threads takes the deliveries that are due from
+//! one queue ordered by due time; they wait on a condition variable until
+//! the next is due or one is added, and stop when told (deliveries being
+//! made finish; the rest stay in the journal for the next start).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::chain;
+use super::event::Event;
+use super::matching::Subscriber;
+use crate::invoke::{Caller, Invoker};
+use crate::journal::{Journal, JournalError};
+use crate::manifest::{EventConfig, HookMode, OnFailure};
+use crate::sync::lock;
+use crate::units::format_rfc3339;
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// One delivery of one event to one function, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Delivery {
+    /// The event as hooks see it ([`Event::to_json`]).
+    event: Value,
+    depth: u32,
+    function: String,
+    /// Who raised the event: `context.auth` of each attempt.
+    caller: CallerKind,
+    timeout_ms: u64,
+    max_retries: u32,
+    retry_delay_ms: u64,
+    /// Attempts made so far.
+    attempts: u32,
+    accepted_at_ms: u64,
+    /// Set once the last retry failed.
+    failed_at_ms: Option<u64>,
+    last_error: Option<(String, String)>,
+}
+
+/// A [`Caller`] as the journal spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CallerKind {
+    Anonymous,
+    ApiKey,
+    Internal,
+    Admin,
+}
+
+impl CallerKind {
+    fn of(caller: Caller) -> CallerKind {
+        match caller {
+            Caller::Anonymous => CallerKind::Anonymous,
+            Caller::ApiKey => CallerKind::ApiKey,
+            Caller::Internal { .. } => CallerKind::Internal,
+            Caller::Admin => CallerKind::Admin,
+        }
+    }
+
+    fn caller(self, depth: u32) -> Caller {
+        match self {
+            CallerKind::Anonymous => Caller::Anonymous,
+            CallerKind::ApiKey => Caller::ApiKey,
+            CallerKind::Internal => Caller::Internal { depth },
+            CallerKind::Admin => Caller::Admin,
+        }
+    }
+}
+
+impl Delivery {
+    fn new(event: &Event, hook: &Subscriber, caller: Caller) -> Delivery {
+        Delivery {
+            event: event.to_json(),
+            depth: event.depth,
+            function: hook.function.clone(),
+            caller: CallerKind::of(caller),
+            timeout_ms: millis(hook.config.timeout),
+            max_retries: hook.config.max_retries,
+            retry_delay_ms: millis(hook.config.retry_delay),
+            attempts: 0,
+            accepted_at_ms: now_ms(),
+            failed_at_ms: None,
+            last_error: None,
+        }
+    }
+
+    fn event_id(&self) -> &str {
+        self.event["id"].as_str().unwrap_or_default()
+    }
+
+    /// The wait after the `attempts`th failed attempt.
+    fn backoff(&self) -> Duration {
+        let doublings = self.attempts.saturating_sub(1).min(31);
+        Duration::from_millis(self.retry_delay_ms.saturating_mul(1 << doublings)).min(MAX_BACKOFF)
+    }
+
+    /// The subscriber this delivery was made for, to run it as a hook.
+    fn hook(&self) -> Subscriber {
+        let config = EventConfig {
+            timeout: Duration::from_millis(self.timeout_ms),
+            on_failure: OnFailure::Reject,
+            max_retries: self.max_retries,
+            retry_delay: Duration::from_millis(self.retry_delay_ms),
+        };
+        Subscriber { function: self.function.clone(), mode: HookMode::Async, priority: 0, config }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a delivery serializes")
+    }
+
+    /// As `GET /api/events/failed` lists it.
+    fn to_json(&self, id: &str) -> Value {
+        let at = |ms: u64| format_rfc3339(UNIX_EPOCH + Duration::from_millis(ms));
+        json!({
+            "delivery_id": id,
+            "event_id": self.event_id(),
+            "function": self.function,
+            "attempts": self.attempts,
+            "accepted_at": at(self.accepted_at_ms),
+            "failed_at": self.failed_at_ms.map(at),
+            "error": self.last_error.as_ref().map(|(code, message)| json!({"code": code, "message": message})),
+            "event": self.event,
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, millis)
+}
+
+/// The queue of async deliveries and its workers.
+pub struct Deliveries {
+    shared: Arc<Shared>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Shared {
+    journal: Journal,
+    invoker: Arc<Invoker>,
+    /// Deliveries waiting or failed, at most.
+    capacity: usize,
+    state: Mutex<State>,
+    /// Told when a delivery is added or the workers must stop.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Ids of pending deliveries by due time (with a sequence number so
+    /// that equal times keep their order).
+    due: BinaryHeap<Reverse<(Instant, u64, String)>>,
+    sequence: u64,
+    /// Deliveries not yet made (waiting, or being made), by id.
+    pending: HashMap<String, Delivery>,
+    /// Deliveries whose last retry failed, by id.
+    failed: BTreeMap<String, Delivery>,
+    /// Places promised by [`Deliveries::reserve`] and not yet used.
+    reserved: usize,
+    stopping: bool,
+}
+
+impl State {
+    fn used(&self) -> usize {
+        self.pending.len() + self.failed.len() + self.reserved
+    }
+
+    fn schedule(&mut self, id: String, delivery: Delivery, at: Instant) {
+        self.sequence += 1;
+        self.due.push(Reverse((at, self.sequence, id.clone())));
+        self.pending.insert(id, delivery);
+    }
+}
+
+/// Why [`Deliveries::reserve`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull {
+    pub capacity: usize,
+}
+
+/// Places for one event's async deliveries, taken before its sync chain
+/// runs; given back when dropped unless [`Reservation::commit`]ted.
+pub struct Reservation<'a> {
+    deliveries: &'a Deliveries,
+    places: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.deliveries.state().reserved -= self.places;
+    }
+}
+
+impl Reservation<'_> {
+    /// Writes the deliveries of `event` to `hooks` to the journal (synced)
+    /// and queues them. Returns how many.
+    pub fn commit(self, event: &Event, hooks: &[Subscriber], caller: Caller) -> Result<usize, JournalError> {
+        let deliveries: Vec<(String, Delivery)> = hooks
+            .iter()
+            .enumerate()
+            .map(|(i, hook)| (format!("{}.{i}", event.id), Delivery::new(event, hook, caller)))
+            .collect();
+        let encoded: Vec<(&str, Vec<u8>)> =
+            deliveries.iter().map(|(id, d)| (id.as_str(), d.encode())).collect();
+        let entries: Vec<(&str, &[u8])> = encoded.iter().map(|(id, bytes)| (*id, bytes.as_slice())).collect();
+        self.deliveries.shared.journal.put_all(&entries)?;
+        let now = Instant::now();
+        let mut state = self.deliveries.state();
+        for (id, delivery) in deliveries {
+            state.schedule(id, delivery, now);
+        }
+        drop(state);
+        self.deliveries.shared.wake.notify_all();
+        Ok(hooks.len())
+    }
+}
+
+/// How a delivery's journal entry is read at start.
+pub struct Recovered {
+    pub pending: usize,
+    pub failed: usize,
+    /// Entries that could not be read (logged and removed).
+    pub unreadable: usize,
+}
+
+impl Deliveries {
+    /// Starts `workers` threads delivering through `invoker`, with the
+    /// journal's `entries` (from [`crate::journal::open`]) queued or listed
+    /// as failed.
+    pub fn start(
+        journal: Journal,
+        entries: Vec<(String, Vec<u8>)>,
+        invoker: Arc<Invoker>,
+        capacity: usize,
+        workers: usize,
+    ) -> std::io::Result<(Deliveries, Recovered)> {
+        let shared = Arc::new(Shared {
+            journal,
+            invoker,
+            capacity,
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let recovered = shared.recover(entries);
+        let mut threads = Vec::with_capacity(workers);
+        for n in 0..workers {
+            let worker = shared.clone();
+            let thread = std::thread::Builder::new().name(format!("event-{n}")).spawn(move || worker.work());
+            match thread {
+                Ok(thread) => threads.push(thread),
+                Err(error) => {
+                    let deliveries = Deliveries { shared, workers: Mutex::new(threads) };
+                    deliveries.stop();
+                    return Err(error);
+                }
+            }
+        }
+        Ok((Deliveries { shared, workers: Mutex::new(threads) }, recovered))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.shared.state)
+    }
+
+    /// Takes `places` for an event's deliveries, or refuses when the
+    /// waiting and failed deliveries would pass the capacity.
+    pub fn reserve(&self, places: usize) -> Result<Reservation<'_>, QueueFull> {
+        let mut state = self.state();
+        if places > 0 && state.used() + places > self.shared.capacity {
+            return Err(QueueFull { capacity: self.shared.capacity });
+        }
+        state.reserved += places;
+        Ok(Reservation { deliveries: self, places })
+    }
+
+    /// Deliveries waiting (or being made) and failed.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.pending.len(), state.failed.len())
+    }
+
+    /// The failed deliveries, oldest failure first.
+    pub fn failed(&self) -> Vec<Value> {
+        let state = self.state();
+        let mut failed: Vec<_> = state.failed.iter().collect();
+        failed.sort_by_key(|(id, d)| (d.failed_at_ms, id.to_string()));
+        failed.into_iter().map(|(id, d)| d.to_json(id)).collect()
+    }
+
+    /// Queues the failed deliveries of `event_id` again, with their count
+    /// of attempts started anew. Returns how many.
+    pub fn retry(&self, event_id: &str) -> Result<usize, JournalError> {
+        let mut state = self.state();
+        let ids = failed_of(&state, event_id);
+        let mut again: Vec<(String, Delivery)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut delivery = state.failed[&id].clone();
+            (delivery.attempts, delivery.failed_at_ms) = (0, None);
+            again.push((id, delivery));
+        }
+        let encoded: Vec<(&str, Vec<u8>)> = again.iter().map(|(id, d)| (id.as_str(), d.encode())).collect();
+        let entries: Vec<(&str, &[u8])> = encoded.iter().map(|(id, bytes)| (*id, bytes.as_slice())).collect();
+        self.shared.journal.put_all(&entries)?;
+        let now = Instant::now();
+        let count = again.len();
+        for (id, delivery) in again {
+            state.failed.remove(&id);
+            state.schedule(id, delivery, now);
+        }
+        drop(state);
+        self.shared.wake.notify_all();
+        Ok(count)
+    }
+
+    /// Forgets the failed deliveries of `event_id`. Returns how many.
+    pub fn drop_failed(&self, event_id: &str) -> Result<usize, JournalError> {
+        let mut state = self.state();
+        let ids = failed_of(&state, event_id);
+        let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.shared.journal.remove_all(&names)?;
+        for id in &ids {
+            state.failed.remove(id);
+        }
+        Ok(ids.len())
+    }
+
+    /// Stops the workers after the deliveries being made and joins them;
+    /// the others stay in the journal for the next start. Then closes the
+    /// journal.
+    pub fn stop(&self) {
+        self.state().stopping = true;
+        self.shared.wake.notify_all();
+        for worker in std::mem::take(&mut *lock(&self.workers)) {
+            let _ = worker.join();
+        }
+        self.shared.journal.close();
+    }
+}
+
+fn failed_of(state: &State, event_id: &str) -> Vec<String> {
+    state.failed.iter().filter(|(_, d)| d.event_id() == event_id).map(|(id, _)| id.clone()).collect()
+}
+
+impl Shared {
+    /// Queues the journal's pending deliveries now and lists its failed
+    /// ones; entries that cannot be read are logged whole and removed.
+    fn recover(&self, entries: Vec<(String, Vec<u8>)>) -> Recovered {
+        let mut recovered = Recovered { pending: 0, failed: 0, unreadable: 0 };
+        let mut state = lock(&self.state);
+        let now = Instant::now();
+        for (id, bytes) in entries {
+            match serde_json::from_slice::<Delivery>(&bytes) {
+                Ok(delivery) if delivery.failed_at_ms.is_some() => {
+                    state.failed.insert(id, delivery);
+                    recovered.failed += 1;
+                }
+                Ok(delivery) => {
+                    state.schedule(id, delivery, now);
+                    recovered.pending += 1;
+                }
+                Err(error) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    log::error!(
+                        "events: delivery {id} in the journal cannot be read ({error}), dropped: {text}"
+                    );
+                    let _ = self.journal.remove(&id);
+                    recovered.unreadable += 1;
+                }
+            }
+        }
+        recovered
+    }
+
+    /// A worker: makes the deliveries that are due until told to stop.
+    fn work(&self) {
+        while let Some((id, delivery)) = self.next() {
+            self.deliver(id, delivery);
+        }
+    }
+
+    /// The next due delivery, waiting for it; `None` once stopping.
+    fn next(&self) -> Option<(String, Delivery)> {
+        let mut state = lock(&self.state);
+        loop {
+            if state.stopping {
+                return None;
+            }
+            let now = Instant::now();
+            let wait = match state.due.peek() {
+                Some(Reverse((at, _, _))) if *at <= now => {
+                    let Reverse((_, _, id)) = state.due.pop()?;
+                    match state.pending.get(&id) {
+                        Some(delivery) => return Some((id, delivery.clone())),
+                        None => continue,
+                    }
+                }
+                Some(Reverse((at, _, _))) => Some(*at - now),
+                None => None,
+            };
+            state = match wait {
+                Some(wait) => self.wake.wait_timeout(state, wait).unwrap_or_else(|e| e.into_inner()).0,
+                None => self.wake.wait(state).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+
+    /// One attempt, then the delivery done, due again, or failed.
+    fn deliver(&self, id: String, mut delivery: Delivery) {
+        let event = match Event::from_json(&delivery.event, delivery.depth) {
+            Ok(event) => event,
+            Err(error) => return self.give_up(id, delivery, ("BAD_EVENT".into(), error)),
+        };
+        let caller = delivery.caller.caller(delivery.depth);
+        let outcome = self.invoker.run(chain::invocation(&event, &delivery.hook(), caller));
+        delivery.attempts += 1;
+        let Some(error) = outcome.error() else {
+            if let Err(error) = self.journal.remove(&id) {
+                log::error!("events: delivery {id} done but not removed from the journal: {error}");
+            }
+            lock(&self.state).pending.remove(&id);
+            return;
+        };
+        let error = (error.code.to_string(), error.message);
+        if delivery.attempts > delivery.max_retries {
+            return self.give_up(id, delivery, error);
+        }
+        delivery.last_error = Some(error);
+        let at = Instant::now() + delivery.backoff();
+        if let Err(error) = self.journal.put(&id, &delivery.encode()) {
+            log::error!("events: delivery {id}: attempt {} not recorded: {error}", delivery.attempts);
+        }
+        lock(&self.state).schedule(id, delivery, at);
+    }
+
+    /// Keeps a delivery as failed after its last attempt.
+    fn give_up(&self, id: String, mut delivery: Delivery, error: (String, String)) {
+        log::warn!(
+            "events: delivery of event {} to {} failed after {} attempts: {}: {}",
+            delivery.event_id(),
+            delivery.function,
+            delivery.attempts,
+            error.0,
+            error.1
+        );
+        (delivery.failed_at_ms, delivery.last_error) = (Some(now_ms()), Some(error));
+        if let Err(error) = self.journal.put(&id, &delivery.encode()) {
+            log::error!("events: failed delivery {id} not recorded: {error}");
+        }
+        let mut state = lock(&self.state);
+        state.pending.remove(&id);
+        state.failed.insert(id, delivery);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::EventConfig;
+
+    fn delivery(retry_delay: Duration, attempts: u32) -> Delivery {
+        let body = json!({"type": "custom", "source": "s", "action": "a"});
+        let event = Event::parse(&body, "e1".into(), 2).unwrap();
+        let config = EventConfig { retry_delay, ..EventConfig::default() };
+        let hook = Subscriber { function: "f".into(), mode: HookMode::Async, priority: 0, config };
+        Delivery { attempts, ..Delivery::new(&event, &hook, Caller::Internal { depth: 2 }) }
+    }
+
+    #[test]
+    fn the_wait_doubles_after_each_failed_attempt_up_to_an_hour() {
+        let waits: Vec<u64> =
+            (1..=5).map(|n| delivery(Duration::from_millis(100), n).backoff().as_millis() as u64).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600]);
+        assert_eq!(delivery(Duration::from_secs(60), 40).backoff(), MAX_BACKOFF);
+        assert_eq!(delivery(Duration::from_millis(u64::MAX), 3).backoff(), MAX_BACKOFF, "no overflow");
+    }
+
+    #[test]
+    fn a_delivery_reads_back_from_its_journal_bytes_with_its_caller_and_hook() {
+        let written = delivery(Duration::from_millis(250), 1);
+        let read: Delivery = serde_json::from_slice(&written.encode()).unwrap();
+        assert_eq!(read, written);
+        assert_eq!(read.caller.caller(read.depth), Caller::Internal { depth: 2 });
+        let hook = read.hook();
+        assert_eq!((hook.function.as_str(), hook.config.retry_delay), ("f", Duration::from_millis(250)));
+        assert_eq!(hook.config.timeout, EventConfig::default().timeout);
+        let event = Event::from_json(&read.event, read.depth).unwrap();
+        assert_eq!((event.id.as_str(), event.depth), ("e1", 2));
+    }
+
+    #[test]
+    fn a_failed_delivery_lists_its_attempts_and_last_error() {
+        let mut failed = delivery(Duration::from_secs(1), 4);
+        (failed.failed_at_ms, failed.last_error) = (Some(0), Some(("TIMEOUT".into(), "timed out".into())));
+        let listed = failed.to_json("e1.0");
+        assert_eq!(
+            (listed["delivery_id"].clone(), listed["event_id"].clone(), listed["attempts"].clone()),
+            (json!("e1.0"), json!("e1"), json!(4))
+        );
+        assert_eq!(listed["error"], json!({"code": "TIMEOUT", "message": "timed out"}));
+        assert_eq!(listed["failed_at"], "1970-01-01T00:00:00Z");
+    }
+}
