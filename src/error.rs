@@ -24,6 +24,8 @@ pub enum Error {
     Read { path: PathBuf, source: std::io::Error },
     /// Output could not be written (`what`: stdout, a file...).
     Write { what: String, source: std::io::Error },
+    /// The data folder cannot be created or is in use by another server.
+    DataDir { path: PathBuf, why: String },
     /// The event journal in the data folder could not be opened.
     Journal(crate::journal::JournalError),
     /// The command ran and found problems it reported (validate, build):
@@ -55,6 +57,7 @@ impl fmt::Display for Error {
             Error::Watch { path, message } => write!(f, "cannot watch {}: {message}", path.display()),
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Error::Write { what, source } => write!(f, "cannot write {what}: {source}"),
+            Error::DataDir { path, why } => write!(f, "data folder {}: {why}", path.display()),
             Error::Journal(error) => write!(f, "{error}"),
             Error::Failed => write!(f, "failed"),
         }

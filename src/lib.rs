@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod crypto;
+pub mod data_dir;
 pub mod dev;
 pub mod discovery;
 pub mod error;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::config::ServeConfig;
+use crate::data_dir::DataDir;
 use crate::dev::DevOptions;
 use crate::error::Error;
 use crate::history::{FileSettings, History, Writer};
@@ -46,6 +47,8 @@ pub struct Server {
     front: Front,
     events: Arc<Events>,
     pub invoker: Arc<Invoker>,
+    /// Locked until the server is gone.
+    _data: DataDir,
 }
 
 impl Server {
@@ -74,11 +77,12 @@ pub fn start_server(
     registry: Arc<Registry>,
     history: Arc<History>,
 ) -> Result<Server, Error> {
+    let data = DataDir::open(&config.data_dir)?;
     let bound = front::bind(&config.listen)?;
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
     let invoker = Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history));
-    let events = Arc::new(Events::start(invoker.clone(), &config.data_dir, &event_settings(config))?);
+    let events = Arc::new(Events::start(invoker.clone(), data.path(), &event_settings(config))?);
     let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone())
         .with_events(events.clone());
     let front = match bound.serve(Arc::new(app), front_config(config)) {
@@ -88,7 +92,7 @@ pub fn start_server(
             return Err(error);
         }
     };
-    Ok(Server { front, events, invoker })
+    Ok(Server { front, events, invoker, _data: data })
 }
 
 /// The event delivery's workers, queue and depth limit.

@@ -362,3 +362,22 @@ fn post_until_refused(url: &str, accepted: &Mutex<BTreeSet<String>>, stop: &Atom
         accepted.lock().unwrap().insert(answer["event_id"].as_str().unwrap_or_default().to_string());
     }
 }
+
+#[test]
+fn a_second_server_on_the_same_data_folder_stops_at_start() {
+    let alyx = Folder::new().serve(&[]);
+    let folder = alyx.folder.0.to_str().unwrap().to_string();
+    let second = common::run::alyx_in(
+        alyx.folder.0.as_ref(),
+        &[],
+        &["serve", "--listen", "127.0.0.1:0", "--dir", &folder],
+    );
+    second.expect(1);
+    let pid = alyx.pid();
+    assert!(
+        second.stderr().contains(&format!("data folder ./.alyx: in use by another alyx (pid {pid})")),
+        "{}",
+        second.stderr()
+    );
+    assert_eq!(alyx.get("/health/live").0, 200, "the first goes on");
+}
