@@ -147,6 +147,16 @@ impl Journal {
         self.write(records.collect::<Result<_, _>>()?)
     }
 
+    /// Removes `id` without waiting for the disk: it goes with the next
+    /// batch. For what may be done again if the removal is lost to a crash
+    /// (a finished at-least-once delivery); waits only when the writer's
+    /// queue is full.
+    pub fn forget(&self, id: &str) -> Result<(), JournalError> {
+        let (reply, _unheard) = mpsc::sync_channel(1);
+        let message = Message::Write { records: vec![Record::encode(Op::Remove, id, b"")?], reply };
+        self.shared.tx.send(message).map_err(|_| JournalError::Closed)
+    }
+
     /// Hands the records to the writer thread and waits for its answer.
     fn write(&self, records: Vec<Record>) -> Result<(), JournalError> {
         let (reply, answer) = mpsc::sync_channel(1);

@@ -232,6 +232,20 @@ fn after_close_every_call_fails_with_closed_and_nothing_is_lost() {
 }
 
 #[test]
+fn a_forgotten_entry_is_gone_after_the_next_batch_or_close() {
+    let dir = TempDir::new("journal");
+    let (journal, _) = open_in(&dir, Options::default());
+    journal.put_all(&[("a", b"1"), ("b", b"2"), ("c", b"3")]).unwrap();
+    journal.forget("a").unwrap();
+    journal.put("d", b"4").unwrap();
+    assert_eq!(journal.stats().live, 3, "written with the batch after it, in order");
+    journal.forget("b").unwrap();
+    journal.close();
+    assert!(matches!(journal.forget("c"), Err(JournalError::Closed)));
+    assert_entries(&reopen(&dir), &[("c", "3"), ("d", "4")]);
+}
+
+#[test]
 fn dropping_the_last_handle_stops_the_writer() {
     let dir = TempDir::new("journal");
     let (journal, _) = open_in(&dir, Options::default());

@@ -433,7 +433,9 @@ impl Shared {
         let outcome = self.invoker.run(chain::invocation(&event, &delivery.hook(), caller));
         delivery.attempts += 1;
         let Some(error) = outcome.error() else {
-            if let Err(error) = self.journal.remove(&id) {
+            // Not waited for: if a crash loses it, the delivery is made
+            // again, which at-least-once allows.
+            if let Err(error) = self.journal.forget(&id) {
                 log::error!("events: delivery {id} done but not removed from the journal: {error}");
             }
             lock(&self.state).pending.remove(&id);
