@@ -219,10 +219,7 @@ impl Reservation<'_> {
             .enumerate()
             .map(|(i, hook)| (format!("{}.{i}", event.id), Delivery::new(event, hook, caller)))
             .collect();
-        let encoded: Vec<(&str, Vec<u8>)> =
-            deliveries.iter().map(|(id, d)| (id.as_str(), d.encode())).collect();
-        let entries: Vec<(&str, &[u8])> = encoded.iter().map(|(id, bytes)| (*id, bytes.as_slice())).collect();
-        self.deliveries.shared.journal.put_all(&entries)?;
+        write_all(&self.deliveries.shared.journal, &deliveries)?;
         let now = Instant::now();
         let mut state = self.deliveries.state();
         for (id, delivery) in deliveries {
@@ -317,9 +314,7 @@ impl Deliveries {
             (delivery.attempts, delivery.failed_at_ms) = (0, None);
             again.push((id, delivery));
         }
-        let encoded: Vec<(&str, Vec<u8>)> = again.iter().map(|(id, d)| (id.as_str(), d.encode())).collect();
-        let entries: Vec<(&str, &[u8])> = encoded.iter().map(|(id, bytes)| (*id, bytes.as_slice())).collect();
-        self.shared.journal.put_all(&entries)?;
+        write_all(&self.shared.journal, &again)?;
         let now = Instant::now();
         let count = again.len();
         for (id, delivery) in again {
@@ -354,6 +349,13 @@ impl Deliveries {
         }
         self.shared.journal.close();
     }
+}
+
+/// Puts `deliveries` in the journal in one synced batch.
+fn write_all(journal: &Journal, deliveries: &[(String, Delivery)]) -> Result<(), JournalError> {
+    let encoded: Vec<(&str, Vec<u8>)> = deliveries.iter().map(|(id, d)| (id.as_str(), d.encode())).collect();
+    let entries: Vec<(&str, &[u8])> = encoded.iter().map(|(id, bytes)| (*id, bytes.as_slice())).collect();
+    journal.put_all(&entries)
 }
 
 fn failed_of(state: &State, event_id: &str) -> Vec<String> {
