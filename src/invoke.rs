@@ -42,9 +42,10 @@ pub enum Trigger {
     /// A webhook hook of a manifest, at its path pattern.
     #[serde(rename = "webhook")]
     Webhook { path: String },
-    /// An event hook: the event's id, source and action.
+    /// An event hook: the event's id, source and action, and which
+    /// attempt this is (1 for sync hooks and first deliveries).
     #[serde(rename = "event")]
-    Event { event: String, source: String, action: String },
+    Event { event: String, source: String, action: String, attempt: u32 },
     /// A schedule of a manifest, by name.
     #[serde(rename = "schedule")]
     Schedule { name: String },
@@ -630,7 +631,12 @@ mod tests {
             Trigger::Http,
             route,
             Trigger::Webhook { path: "/hooks/x".into() },
-            Trigger::Event { event: "e1".into(), source: "users".into(), action: "insert".into() },
+            Trigger::Event {
+                event: "e1".into(),
+                source: "users".into(),
+                action: "insert".into(),
+                attempt: 1,
+            },
             Trigger::Schedule { name: "nightly".into() },
         ];
         let types: Vec<Value> = all.iter().map(|t| text(t)["type"].clone()).collect();

@@ -74,7 +74,7 @@ pub fn run(
 ) -> (Verdict, Vec<Line>) {
     let mut lines = Vec::with_capacity(hooks.len());
     for hook in hooks {
-        let outcome = invoker.run(invocation(event, hook, caller));
+        let outcome = invoker.run(invocation(event, hook, caller, 1));
         let (step, verdict) = judge(hook, &outcome, event);
         lines.push(Line {
             function: hook.function.clone(),
@@ -90,13 +90,14 @@ pub fn run(
     (Verdict::Passed, lines)
 }
 
-/// The call of `hook` for `event`: under the hook's timeout, one level
-/// deeper than the event.
-pub fn invocation(event: &Event, hook: &Subscriber, caller: Caller) -> Invocation {
+/// The `attempt`th call of `hook` for `event`: under the hook's timeout,
+/// one level deeper than the event.
+pub fn invocation(event: &Event, hook: &Subscriber, caller: Caller, attempt: u32) -> Invocation {
     let trigger = Trigger::Event {
         event: event.id.clone(),
         source: event.source.clone(),
         action: event.action.clone(),
+        attempt,
     };
     Invocation {
         timeout: Some(hook.config.timeout),
@@ -242,10 +243,10 @@ mod tests {
         let mut hook = hook("f", OnFailure::Reject);
         hook.config.timeout = Duration::from_millis(250);
         let e = Event { depth: 2, ..event() };
-        let invocation = invocation(&e, &hook, Caller::ApiKey);
+        let invocation = invocation(&e, &hook, Caller::ApiKey, 2);
         assert_eq!((invocation.depth, invocation.timeout), (3, Some(Duration::from_millis(250))));
         assert_eq!(invocation.input, json!({"trigger": "event", "event": e.to_json()}));
-        let Trigger::Event { event, .. } = invocation.trigger else { panic!() };
-        assert_eq!(event, "e1");
+        let Trigger::Event { event, attempt, .. } = invocation.trigger else { panic!() };
+        assert_eq!((event.as_str(), attempt), ("e1", 2));
     }
 }

@@ -432,8 +432,9 @@ impl Shared {
             Err(error) => return self.give_up(id, delivery, ("BAD_EVENT".into(), error)),
         };
         let caller = delivery.caller.caller(delivery.depth);
-        let outcome = self.invoker.run(chain::invocation(&event, &delivery.hook(), caller));
         delivery.attempts += 1;
+        let outcome =
+            self.invoker.run(chain::invocation(&event, &delivery.hook(), caller, delivery.attempts));
         let Some(error) = outcome.error() else {
             // Not waited for: if a crash loses it, the delivery is made
             // again, which at-least-once allows.
