@@ -30,6 +30,7 @@ use alyx::invoke::Invoker;
 use alyx::registry::{Defaults, Registry};
 use alyx::runtime::LogLevel;
 use alyx::tokens::InternalTokens;
+use alyx::triggers::events::{self, Events};
 use serde_json::{Value, json};
 
 use crate::harness::Target;
@@ -62,6 +63,9 @@ const ECHO_MANIFEST: &str = "plugin: plugin.wat
 routes:
   - {path: \"/echo/{name}\", methods: [GET, POST]}
   - {path: /open, auth: none}
+hooks:
+  - {type: custom}
+  - {type: auth, mode: async, config: {max_retries: 1, retry_delay: 10ms}}
 ";
 
 /// Function folders: file → contents. `fail` traps, `slow` spins into its
@@ -90,12 +94,22 @@ impl Fixture {
         for (file, text) in FUNCTIONS {
             folder.write(file, text);
         }
-        let apps = [app(&folder, &[], None), app(&folder, &[KEY], Some(ADMIN))];
+        let apps = [app(&folder, 0, &[], None), app(&folder, 1, &[KEY], Some(ADMIN))];
         Fixture { apps, _folder: folder }
     }
 }
 
-fn app(folder: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for app in &self.apps {
+            if let Some(events) = &app.events {
+                events.stop();
+            }
+        }
+    }
+}
+
+fn app(folder: &TempDir, n: usize, keys: &[&str], admin: Option<&str>) -> App {
     let defaults = Defaults {
         timeout: Duration::from_secs(5),
         memory: 16 << 20,
@@ -108,8 +122,12 @@ fn app(folder: &TempDir, keys: &[&str], admin: Option<&str>) -> App {
     registry.reload();
     let history = Arc::new(alyx::history::History::new(100));
     let invoker = Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), 4, history);
+    let invoker = Arc::new(invoker);
+    let settings = events::Settings { workers: 1, queue: 100, max_depth: 8 };
+    let data = folder.path().join(format!(".alyx-{n}"));
+    let events = Events::start(invoker.clone(), &data, &settings).expect("events start");
     let keys = keys.iter().map(|k| k.to_string()).collect();
-    App::new(Arc::new(invoker), keys, admin.map(String::from))
+    App::new(invoker, keys, admin.map(String::from)).with_events(Arc::new(events))
 }
 
 /// Dispatches `request` to app `index` and checks the reply.
@@ -495,6 +513,10 @@ const ENDPOINTS: &[(&str, &[&str])] = &[
     ("GET", &["echo", "ada"]),
     ("POST", &["echo", "ada"]),
     ("GET", &["open"]),
+    ("POST", &["api", "events"]),
+    ("GET", &["api", "events", "failed"]),
+    ("POST", &["api", "events", "e1", "retry"]),
+    ("DELETE", &["api", "events", "e1"]),
 ];
 
 /// A request for `app` (1 has an API key and an admin token): an endpoint,
@@ -581,9 +603,28 @@ fn body(rng: &mut Rng) -> Result<Vec<u8>, BodyError> {
         5 => return Ok(rng.bytes(0, 256)),
         6 => json!({"input": odd_string(rng, SEGMENTS, 64), "success": rng.one_in(2)}).to_string(),
         7 => "{\"input\": ".to_string(),
+        8 => event(rng),
         _ => json!({"input": {"name": odd_string(rng, QUERY_PARTS, 64), "n": rng.next_u64()}}).to_string(),
     };
     Ok(text.into_bytes())
+}
+
+/// An event, valid or nearly: known and odd types, names and fields.
+fn event(rng: &mut Rng) -> String {
+    let kind = odd_string(rng, &["custom", "auth", "database", "webhook", "*"], 16);
+    let mut event = json!({
+        "type": kind,
+        "source": odd_string(rng, SEGMENTS, 300),
+        "action": odd_string(rng, &["insert", "*", ""], 300),
+        "data": {"n": rng.next_u64()},
+    });
+    if rng.one_in(4) {
+        event["metadata"] = json!(odd_string(rng, SEGMENTS, 8));
+    }
+    if rng.one_in(8) {
+        event["extra"] = json!(1);
+    }
+    event.to_string()
 }
 
 /// JSON nested up to twice the depth serde_json accepts.
