@@ -6,6 +6,7 @@
 
 pub mod path;
 pub mod routes;
+pub mod schedules;
 pub mod verify;
 
 use std::sync::{Arc, Mutex, RwLock};
