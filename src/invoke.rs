@@ -45,9 +45,12 @@ pub enum Trigger {
     /// A database or auth hook: its source and action.
     #[serde(rename = "event")]
     Event { source: String, action: String },
-    /// A schedule of a manifest, by name.
+    /// A schedule of a manifest, by name: the time the run was due (RFC
+    /// 3339 in the schedule's zone), which attempt (1, then retries), and
+    /// whether it ran late (a one-time run missed while alyx was stopped)
+    /// or by hand (`POST /api/schedules/.../trigger`).
     #[serde(rename = "schedule")]
-    Schedule { name: String },
+    Schedule { name: String, scheduled_for: String, attempt: u32, late: bool, manual: bool },
 }
 
 impl Trigger {
@@ -253,6 +256,15 @@ pub struct Outcome {
     pub duration: Duration,
     /// The plugin hash of the version that ran, when one did.
     pub plugin: Option<String>,
+}
+
+impl Outcome {
+    /// How the call ended as its execution record says: `ok`, `error` or
+    /// `timeout`, with the error's code.
+    pub fn verdict(&self) -> (history::Outcome, Option<&'static str>) {
+        let (outcome, error) = judge(&self.result);
+        (outcome, error.map(|e| e.code))
+    }
 }
 
 /// A call a trigger turned away before [`Invoker::run`], so the function
@@ -623,7 +635,13 @@ mod tests {
             route,
             Trigger::Webhook { path: "/hooks/x".into() },
             Trigger::Event { source: "users".into(), action: "insert".into() },
-            Trigger::Schedule { name: "nightly".into() },
+            Trigger::Schedule {
+                name: "nightly".into(),
+                scheduled_for: "2026-11-26T03:00:00+01:00".into(),
+                attempt: 1,
+                late: false,
+                manual: false,
+            },
         ];
         let types: Vec<Value> = all.iter().map(|t| text(t)["type"].clone()).collect();
         assert_eq!(types, Trigger::KINDS.map(Value::from));

@@ -14,6 +14,7 @@ use crate::http::front::{self, Front};
 use crate::invoke::Invoker;
 use crate::registry::{Defaults, Registry};
 use crate::tokens::InternalTokens;
+use crate::triggers::schedules::{Scheduler, Schedules, SystemClock};
 
 /// What the registry applies where a manifest is silent.
 pub fn defaults(config: &ServeConfig) -> Defaults {
@@ -39,10 +40,12 @@ pub fn start_history(config: &ServeConfig) -> Result<(Arc<History>, Option<Write
     Ok((Arc::new(history), Some(writer)))
 }
 
-/// What serves: the HTTP front and the invoker every trigger shares.
+/// What serves: the HTTP front, the invoker every trigger shares, and the
+/// scheduler (unless `schedules` is off).
 pub struct Server {
     front: Front,
     pub invoker: Arc<Invoker>,
+    scheduler: Option<Scheduler>,
 }
 
 impl Server {
@@ -50,14 +53,20 @@ impl Server {
         self.front.addr()
     }
 
-    /// Stops taking requests and waits up to `grace` for those in flight.
+    /// Stops the scheduler (its runs in flight get up to `grace`), then
+    /// stops taking requests and waits up to `grace` for those in flight.
     pub fn shutdown(self, grace: std::time::Duration) {
+        if let Some(scheduler) = self.scheduler {
+            scheduler.stop(grace);
+        }
         self.front.shutdown(grace);
     }
 }
 
 /// Binds the socket, then starts the HTTP front over `registry`, recording
-/// into `history`; the functions' `alyx_url` defaults to the bound address.
+/// into `history`, and the scheduler (with its state in `data_dir`) unless
+/// `schedules` is off; the functions' `alyx_url` defaults to the bound
+/// address.
 pub fn start_server(
     config: &ServeConfig,
     registry: Arc<Registry>,
@@ -67,9 +76,26 @@ pub fn start_server(
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
     let invoker = Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history));
+    let (schedules, scheduler) = start_schedules(config, &invoker)?;
     let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone());
-    let front = bound.serve(Arc::new(app), front_config(config))?;
-    Ok(Server { front, invoker })
+    let front = bound.serve(Arc::new(app.with_schedules(schedules)), front_config(config))?;
+    Ok(Server { front, invoker, scheduler })
+}
+
+/// The schedules the API lists and runs, and the scheduler thread that
+/// fires them, unless `schedules` is off (`--no-schedules`: listed and run
+/// by hand only, the data folder untouched).
+fn start_schedules(
+    config: &ServeConfig,
+    invoker: &Arc<Invoker>,
+) -> Result<(Arc<Schedules>, Option<Scheduler>), Error> {
+    if !config.schedules {
+        return Ok((Arc::new(Schedules::by_hand(invoker.clone())), None));
+    }
+    let schedules =
+        Arc::new(Schedules::scheduling(invoker.clone(), &config.data_dir, Arc::new(SystemClock))?);
+    let scheduler = Scheduler::start(schedules.clone())?;
+    Ok((schedules, Some(scheduler)))
 }
 
 /// The front's threads, connection cap and per-connection limits.

@@ -18,13 +18,14 @@ use super::respond::ApiError;
 use super::route::{self, Matched};
 use super::router::{Route, route};
 use super::webhook;
-use super::{api, executions};
+use super::{api, executions, schedules};
 use crate::invoke::{Admission, Caller, Invoker, Refusal, Refused, Trigger};
 use crate::manifest::{RouteAccess, Verification};
 use crate::random::unique_id;
 use crate::registry::Registry;
 use crate::triggers::Routes;
 use crate::triggers::routes::{Kind, Lookup};
+use crate::triggers::schedules::Schedules;
 
 /// Request counters for `/health/stats`.
 #[derive(Debug)]
@@ -72,21 +73,29 @@ pub struct App {
     pub invoker: Arc<Invoker>,
     pub auth: Auth,
     pub routes: Routes,
+    pub schedules: Arc<Schedules>,
     pub traffic: Traffic,
 }
 
 impl App {
-    /// The HTTP core over `invoker`: its registry, that registry's routes,
+    /// The HTTP core over `invoker`: its registry, that registry's routes
+    /// and schedules (run by hand only, until [`App::with_schedules`]),
     /// and auth that accepts the internal tokens the invoker issues.
     pub fn new(invoker: Arc<Invoker>, api_keys: Vec<String>, admin_token: Option<String>) -> App {
         let registry = invoker.registry().clone();
         App {
             auth: Auth::new(api_keys, admin_token, invoker.tokens().clone()),
             routes: Routes::new(registry.clone()),
+            schedules: Arc::new(Schedules::by_hand(invoker.clone())),
             registry,
             invoker,
             traffic: Traffic::default(),
         }
+    }
+
+    /// The same app over `schedules` (the scheduler's, when it runs).
+    pub fn with_schedules(self, schedules: Arc<Schedules>) -> App {
+        App { schedules, ..self }
     }
 }
 
@@ -102,6 +111,13 @@ impl Target {
     /// What started a call to this target, as its record names it.
     fn trigger(&self, request: &Request) -> Trigger {
         match self {
+            Target::Api(Route::TriggerSchedule { name, .. }) => Trigger::Schedule {
+                name: name.clone(),
+                scheduled_for: crate::triggers::schedules::when::Zone::utc().format(jiff::Timestamp::now()),
+                attempt: 1,
+                late: false,
+                manual: true,
+            },
             Target::Api(_) => Trigger::Http,
             Target::User(matched) => matched.trigger(request),
             Target::Webhook(matched, _) => webhook::trigger(matched),
@@ -149,6 +165,11 @@ impl Handler for App {
             }
             Lookup::Missing => match route(&request.method, &request.path, request.query.is_some()) {
                 Route::Invoke(name) => (name.clone(), RouteAccess::Default, Target::Api(Route::Invoke(name))),
+                // A run by hand is a call of the function: its lane and admission.
+                Route::TriggerSchedule { function, name } => {
+                    let decoded = crate::form::decode(&function, false);
+                    (decoded, RouteAccess::Default, Target::Api(Route::TriggerSchedule { function, name }))
+                }
                 other => return Ok((Lane::Control, ticket(Target::Api(other), None))),
             },
         };
@@ -275,6 +296,10 @@ impl App {
                 Err(refused) => refused.reply(id),
             },
             Route::Invoke(name) => invoke::invoke(&self.invoker, request, &name, caller, id, admission),
+            Route::ListSchedules => api(&|| schedules::list(&self.schedules)),
+            Route::TriggerSchedule { function, name } => {
+                schedules::trigger(&self.schedules, &function, &name, admission, id)
+            }
             Route::NotFound => {
                 ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
             }

@@ -54,6 +54,11 @@ pub enum ApiError {
     Reported,
     /// A route's function described a response that cannot be sent.
     BadFunctionResponse { reason: &'static str },
+    /// The function has no schedule of that name.
+    ScheduleNotFound { function: String, name: String },
+    /// A run by hand while the schedule's last run still goes, and the
+    /// schedule has `skip_if_running`.
+    ScheduleRunning { function: String, name: String },
 }
 
 impl From<BodyError> for ApiError {
@@ -103,6 +108,8 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::Invocation(failure) => invocation_status(failure),
         ApiError::ExecutionNotFound { .. } => status(404, "EXECUTION_NOT_FOUND", NONE),
         ApiError::BadQuery { .. } => status(400, "BAD_QUERY", NONE),
+        ApiError::ScheduleNotFound { .. } => status(404, "SCHEDULE_NOT_FOUND", NONE),
+        ApiError::ScheduleRunning { .. } => status(409, "SCHEDULE_RUNNING", NONE),
     }
 }
 
@@ -160,6 +167,18 @@ impl ApiError {
                 format!("no execution {} in the history (it keeps the last `history` records)", quote(id))
             }
             ApiError::BadQuery { message } => message.clone(),
+            ApiError::ScheduleNotFound { function, name } => {
+                format!(
+                    "function {} has no schedule named {} (see GET /api/schedules)",
+                    quote(function),
+                    quote(name)
+                )
+            }
+            ApiError::ScheduleRunning { function, name } => format!(
+                "schedule {} of function {} is still running and has skip_if_running; try again when it ends",
+                quote(name),
+                quote(function)
+            ),
         }
     }
 
@@ -271,6 +290,8 @@ mod tests {
             ApiError::Invocation(Failure::QueueFull { function: function() }),
             ApiError::ExecutionNotFound { id: "x".into() },
             ApiError::BadQuery { message: "m".into() },
+            ApiError::ScheduleNotFound { function: function(), name: "n".into() },
+            ApiError::ScheduleRunning { function: function(), name: "n".into() },
         ];
         for e in &all {
             match e {
@@ -294,7 +315,9 @@ mod tests {
                 | ApiError::Invocation(Failure::NotFound { .. } | Failure::NotLoaded { .. })
                 | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_))
                 | ApiError::ExecutionNotFound { .. }
-                | ApiError::BadQuery { .. } => {}
+                | ApiError::BadQuery { .. }
+                | ApiError::ScheduleNotFound { .. }
+                | ApiError::ScheduleRunning { .. } => {}
             }
         }
         all.extend(runtime.into_iter().map(|e| ApiError::Invocation(Failure::Runtime(e))));
@@ -342,6 +365,8 @@ mod tests {
             (503, "QUEUE_FULL", h(&[("Retry-After", "1")])),
             (404, "EXECUTION_NOT_FOUND", h(&[])),
             (400, "BAD_QUERY", h(&[])),
+            (404, "SCHEDULE_NOT_FOUND", h(&[])),
+            (409, "SCHEDULE_RUNNING", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),

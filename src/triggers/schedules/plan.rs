@@ -288,14 +288,14 @@ impl Board {
         runs
     }
 
-    /// A run by hand, now.
-    pub fn manual(&mut self, key: &Key, now: Timestamp) -> Result<Run, Refused> {
+    /// A run by hand, now, recorded as `request_id`.
+    pub fn manual(&mut self, key: &Key, now: Timestamp, request_id: &str) -> Result<Run, Refused> {
         let entry = self.entries.get_mut(key).ok_or(Refused::Unknown)?;
         if entry.busy() && entry.schedule.skip_if_running {
             return Err(Refused::Running);
         }
         entry.in_flight += 1;
-        Ok(entry.run(key, now, false, true))
+        Ok(Run { request_id: request_id.to_string(), ..entry.run(key, now, false, true) })
     }
 
     /// A run handed out could not start (the runners' queue was full): it
@@ -609,10 +609,13 @@ mod tests {
     fn runs_by_hand_need_a_known_schedule_and_no_run_going() {
         let mut board = board_at(interval("1h"), "2026-01-01T00:00:00Z");
         let other = Key { function: "f".into(), name: "nope".into() };
-        assert_eq!(board.manual(&other, ts("2026-01-01T00:00:00Z")), Err(Refused::Unknown));
-        let run = board.manual(&key(), ts("2026-01-01T00:00:05Z")).unwrap();
-        assert_eq!((run.manual, run.scheduled_for), (true, ts("2026-01-01T00:00:05Z")));
-        assert_eq!(board.manual(&key(), ts("2026-01-01T00:00:06Z")), Err(Refused::Running));
+        assert_eq!(board.manual(&other, ts("2026-01-01T00:00:00Z"), "m0"), Err(Refused::Unknown));
+        let run = board.manual(&key(), ts("2026-01-01T00:00:05Z"), "m1").unwrap();
+        assert_eq!(
+            (run.manual, run.scheduled_for, run.request_id.as_str()),
+            (true, ts("2026-01-01T00:00:05Z"), "m1")
+        );
+        assert_eq!(board.manual(&key(), ts("2026-01-01T00:00:06Z"), "m2"), Err(Refused::Running));
         board.started(&run, ts("2026-01-01T00:00:05Z"));
         board.finished(&run, Outcome::Error, None, ts("2026-01-01T00:00:06Z"));
         assert_eq!(next(&board).as_deref(), Some("2026-01-01T01:00:00+00:00"), "no retry, plan unchanged");
@@ -626,7 +629,7 @@ mod tests {
         let mut off = Board::new(BTreeMap::new(), false);
         off.sync(vec![("f".into(), once("2026-01-01T00:10:00Z"))], ts("2026-01-01T00:00:00Z"));
         assert_eq!((off.next_wake(), off.take_changes()), (None, None), "nothing planned or saved");
-        assert!(off.manual(&key(), ts("2026-01-01T00:00:00Z")).is_ok(), "but it runs by hand");
+        assert!(off.manual(&key(), ts("2026-01-01T00:00:00Z"), "m3").is_ok(), "but it runs by hand");
     }
 
     #[test]
