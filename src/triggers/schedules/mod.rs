@@ -210,7 +210,7 @@ impl Schedules {
     fn dispatch(&self, now: Timestamp, runners: &Runners) -> Duration {
         let due = self.board().due(now);
         for run in due {
-            if let Err(run) = runners.hand(run) {
+            if let Some(run) = runners.hand(run) {
                 log::warn!("schedule {}/{}: skipped, every runner is busy", run.key.function, run.key.name);
                 self.board().dropped(&run);
             }

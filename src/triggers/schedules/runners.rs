@@ -52,11 +52,12 @@ impl Runners {
         Ok(Runners { queue, stopping, exited, threads })
     }
 
-    /// Queues a run; gives it back when the queue is full.
-    pub(super) fn hand(&self, run: Run) -> Result<(), Run> {
-        self.queue.try_send(run).map_err(|e| match e {
-            TrySendError::Full(run) | TrySendError::Disconnected(run) => run,
-        })
+    /// Queues a run: `None`, or the run given back when the queue is full.
+    pub(super) fn hand(&self, run: Run) -> Option<Run> {
+        match self.queue.try_send(run) {
+            Ok(()) => None,
+            Err(TrySendError::Full(run) | TrySendError::Disconnected(run)) => Some(run),
+        }
     }
 
     /// Starts no more runs, waits up to `grace` for those in flight and
