@@ -231,3 +231,25 @@ fn bad_schedules_are_manifest_problems_naming_the_field() {
     let (_, schedules) = alyx.get("/api/schedules");
     assert_eq!(schedules["schedules"], json!([]));
 }
+
+#[test]
+fn the_bundled_scheduled_example_lists_its_schedules_and_runs_by_hand() {
+    let example = format!("{}/testdata/functions/heartbeat", env!("CARGO_MANIFEST_DIR"));
+    let folder = Folder::new();
+    for file in ["manifest.yaml", "plugin.wat"] {
+        folder.0.write(&format!("heartbeat/{file}"), std::fs::read(format!("{example}/{file}")).unwrap());
+    }
+    let alyx = folder.serve(&[]);
+    let nightly = schedule(&alyx, "heartbeat", "nightly");
+    assert_eq!(
+        (nightly["type"].clone(), nightly["timezone"].clone()),
+        (json!("cron"), json!("Europe/Berlin"))
+    );
+    let next = nightly["next_run"].as_str().unwrap();
+    assert!(next.contains("T03:00:00+01:00") || next.contains("T03:00:00+02:00"), "{next}");
+    assert!(schedule(&alyx, "heartbeat", "every-minute")["next_run"].is_string());
+    let (status, body) = alyx.post("/api/schedules/heartbeat/nightly/trigger", "");
+    assert_eq!(status, 200, "{body}");
+    let beat = body["output"]["beat"].as_str().unwrap();
+    assert_eq!(body["logs"][0]["message"], format!("heartbeat: due at {beat}"));
+}

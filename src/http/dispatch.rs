@@ -469,6 +469,37 @@ mod tests {
     }
 
     #[test]
+    fn schedules_are_listed_and_run_by_hand_as_invocations() {
+        let root = TempDir::new("dispatch");
+        root.write("timed/manifest.yaml", "plugin: plugin.wat\nschedules: [{name: tick, type: interval, expression: 1h, config: {input: 7}}]");
+        root.write("timed/plugin.wat", ECHO);
+        let app = app(&root, &["k1"], None);
+        let key = |r: Request| r.with_header("Authorization", "Bearer k1");
+        assert_eq!(dispatch(&Request::new("GET", "/api/schedules"), &app).status, 401);
+        let listed = json_of(&dispatch(&key(Request::new("GET", "/api/schedules")), &app));
+        assert_eq!(listed["scheduler"], "off", "App::new runs schedules by hand only");
+        assert_eq!(
+            (listed["schedules"][0]["name"].clone(), listed["schedules"][0]["next_run"].clone()),
+            (json!("tick"), Value::Null)
+        );
+        let trigger =
+            |path: &str| dispatch(&key(Request::new("POST", path)).with_header("X-Request-ID", "t1"), &app);
+        let ran = trigger("/api/schedules/timed/tick/trigger");
+        let input = &json_of(&ran)["output"]["input"];
+        assert_eq!(
+            (ran.status, input["trigger"].clone(), input["payload"].clone()),
+            (200, json!("schedule"), json!(7))
+        );
+        let record = app.invoker.history().get("t1").expect("recorded under the request's id");
+        assert_eq!(record.trigger.as_str(), "schedule");
+        let code = |reply: Reply| (reply.status, json_of(&reply)["error"]["code"].clone());
+        assert_eq!(code(trigger("/api/schedules/timed/nope/trigger")), (404, json!("SCHEDULE_NOT_FOUND")));
+        assert_eq!(code(trigger("/api/schedules/nope/tick/trigger")), (404, json!("FUNCTION_NOT_FOUND")));
+        let refused = app.invoker.history().list(&crate::history::Query::all(1)).records[0].clone();
+        assert_eq!((refused.function.as_str(), refused.trigger.as_str()), ("nope", "schedule"));
+    }
+
+    #[test]
     fn requests_are_counted_and_none_stays_in_flight() {
         let root = TempDir::new("dispatch");
         let app = app(&root, &[], None);
