@@ -111,13 +111,9 @@ impl Target {
     /// What started a call to this target, as its record names it.
     fn trigger(&self, request: &Request) -> Trigger {
         match self {
-            Target::Api(Route::TriggerSchedule { name, .. }) => Trigger::Schedule {
-                name: name.clone(),
-                scheduled_for: crate::triggers::schedules::when::Zone::utc().format(jiff::Timestamp::now()),
-                attempt: 1,
-                late: false,
-                manual: true,
-            },
+            Target::Api(Route::TriggerSchedule { name, .. }) => {
+                crate::triggers::schedules::refused_by_hand(name)
+            }
             Target::Api(_) => Trigger::Http,
             Target::User(matched) => matched.trigger(request),
             Target::Webhook(matched, _) => webhook::trigger(matched),

@@ -67,12 +67,14 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
-/// The system's wall clock.
+/// The system's wall clock, to the millisecond (scheduled times are shown
+/// with milliseconds at most).
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        let now = Timestamp::now();
+        Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
     }
 }
 
@@ -271,6 +273,18 @@ fn trigger(run: &Run) -> Trigger {
         attempt: run.attempt,
         late: run.late,
         manual: run.manual,
+    }
+}
+
+/// The trigger of a run by hand of `name` that was refused before it
+/// started (its function unknown, unloaded or busy): due now, in UTC.
+pub fn refused_by_hand(name: &str) -> Trigger {
+    Trigger::Schedule {
+        name: name.to_string(),
+        scheduled_for: when::Zone::utc().format(SystemClock.now()),
+        attempt: 1,
+        late: false,
+        manual: true,
     }
 }
 
