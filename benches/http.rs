@@ -116,6 +116,8 @@ fn start_alyx(dir: &TempDir) -> (SocketAddr, wiring::Server, ServeConfig, Vec<u8
         workers: WORKERS,
         instances: WORKERS,
         log_level: LogLevel::Off,
+        // The schedule state stays in the bench's folder.
+        data_dir: dir.join(".alyx"),
         ..ServeConfig::default()
     };
     let registry = Arc::new(Registry::new(dir, wiring::defaults(&config)));

@@ -90,6 +90,8 @@ fn start(root: &Path) -> (SocketAddr, alyx::wiring::Server, dev::DevLoop) {
         dir: root.to_path_buf(),
         instances: 2,
         log_level: LogLevel::Off,
+        // The schedule state stays in the bench's folder.
+        data_dir: root.join(".alyx"),
         ..ServeConfig::default()
     };
     let registry = Arc::new(Registry::new(root, wiring::defaults(&config)));

@@ -218,7 +218,8 @@ impl Schedules {
             }
         }
         let next = self.board().next_wake();
-        next.map_or(MAX_WAIT, |at| at.duration_since(now).unsigned_abs()).min(MAX_WAIT)
+        let until = |at: Timestamp| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
+        next.map_or(MAX_WAIT, until).min(MAX_WAIT)
     }
 }
 
