@@ -253,3 +253,14 @@ fn the_bundled_scheduled_example_lists_its_schedules_and_runs_by_hand() {
     let beat = body["output"]["beat"].as_str().unwrap();
     assert_eq!(body["logs"][0]["message"], format!("heartbeat: due at {beat}"));
 }
+
+#[test]
+fn a_corrupt_state_file_is_reported_and_alyx_schedules_anyway() {
+    let folder = echo("job", "[{name: beat, type: interval, expression: 1s}]");
+    let alyx = folder.file(".alyx/schedules.json", "{\"version\": 1, \"schedules\": [{\"func").serve(&[]);
+    wait_for_runs(&alyx, "job", 1);
+    let aside = std::fs::read_to_string(alyx.folder.0.join(".alyx/schedules.json.corrupt")).unwrap();
+    assert!(aside.starts_with("{\"version\": 1"), "the corrupt file is kept aside: {aside}");
+    let (_, stderr) = alyx.terminate();
+    assert!(stderr.contains("not a schedule state file"), "{stderr}");
+}
