@@ -235,12 +235,13 @@ impl Default for ServeConfig {
     }
 }
 
-/// The options `alyx serve`, `dev` and `validate` accept: `--config FILE`
-/// and one per setting (`--max-body` or `--max_body`).
+/// The options `alyx serve`, `dev` and `validate` accept: `--config FILE`,
+/// `--no-schedules` (the same as `--schedules false`) and one per setting
+/// (`--max-body` or `--max_body`).
 pub fn options() -> &'static [Opt] {
     static OPTIONS: OnceLock<Vec<Opt>> = OnceLock::new();
     OPTIONS.get_or_init(|| {
-        let mut options = vec![Opt::value("config")];
+        let mut options = vec![Opt::value("config"), Opt::switch("no_schedules")];
         options.extend(SETTINGS.iter().map(|s| Opt::value(s.key)));
         options
     })
@@ -250,14 +251,23 @@ pub fn options() -> &'static [Opt] {
 /// and the configuration file.
 pub fn load(args: &Args) -> Result<ServeConfig, Error> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let flags: BTreeMap<String, String> = args
-        .options
-        .iter()
-        .filter(|(name, _)| *name != "config")
-        .filter_map(|(name, value)| Some((name.to_string(), value.clone()?)))
-        .collect();
+    let flags = flag_values(args);
     let file_values = read_file(args.value("config")).map_err(Error::Config)?;
     build(&merge(&file_values, &env, &flags)).map_err(Error::Config)
+}
+
+/// The settings given as flags; `--no-schedules` is `--schedules false`
+/// (the last of the two wins).
+fn flag_values(args: &Args) -> BTreeMap<String, String> {
+    let mut flags = BTreeMap::new();
+    for (name, value) in args.options.iter().filter(|(name, _)| *name != "config") {
+        match (*name, value) {
+            ("no_schedules", _) => flags.insert("schedules".to_string(), "false".to_string()),
+            (name, Some(value)) => flags.insert(name.to_string(), value.clone()),
+            (_, None) => None,
+        };
+    }
+    flags
 }
 
 /// The YAML file's settings; `alyx.yaml` in the current folder is read if
@@ -381,6 +391,7 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
 pub fn help() -> String {
     let mut out = String::from("options (flag, environment variable, default):\n");
     out.push_str("  --config FILE            settings file (default: ./alyx.yaml if present)\n");
+    out.push_str("  --no-schedules           the same as --schedules false\n");
     for s in SETTINGS {
         let flag = format!("--{} VALUE", s.key.replace('_', "-"));
         let default = if s.default.is_empty() { "none" } else { s.default };
@@ -401,9 +412,20 @@ mod tests {
     fn parse_flags(text: &str) -> Result<(BTreeMap<String, String>, Option<String>), String> {
         let raw: Vec<String> = text.split_whitespace().map(String::from).collect();
         let args = Args::parse(&raw, options()).map_err(|e| e.to_string())?;
-        let flags = args.options.iter().filter(|(n, _)| *n != "config");
-        let flags = flags.map(|(n, v)| (n.to_string(), v.clone().unwrap_or_default())).collect();
-        Ok((flags, args.value("config").map(String::from)))
+        Ok((flag_values(&args), args.value("config").map(String::from)))
+    }
+
+    #[test]
+    fn no_schedules_means_schedules_false() {
+        let built = |text: &str| build(&merge(&map(&[]), &map(&[]), &parse_flags(text).unwrap().0)).unwrap();
+        assert!(built("").schedules);
+        assert!(!built("--no-schedules").schedules);
+        assert!(!built("--schedules false").schedules);
+        assert!(!built("--schedules true --no-schedules").schedules);
+        let env = map(&[("ALYX_SCHEDULES", "true")]);
+        let flags = parse_flags("--no_schedules").unwrap().0;
+        assert!(!build(&merge(&map(&[]), &env, &flags)).unwrap().schedules, "the flag beats the environment");
+        assert!(parse_flags("--no-schedules=yes").unwrap_err().contains("takes no value"));
     }
 
     #[test]

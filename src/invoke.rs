@@ -46,9 +46,12 @@ pub enum Trigger {
     /// attempt this is (1 for sync hooks and first deliveries).
     #[serde(rename = "event")]
     Event { event: String, source: String, action: String, attempt: u32 },
-    /// A schedule of a manifest, by name.
+    /// A schedule of a manifest, by name: the time the run was due (RFC
+    /// 3339 in the schedule's zone), which attempt (1, then retries), and
+    /// whether it ran late (a one-time run missed while alyx was stopped)
+    /// or by hand (`POST /api/schedules/.../trigger`).
     #[serde(rename = "schedule")]
-    Schedule { name: String },
+    Schedule { name: String, scheduled_for: String, attempt: u32, late: bool, manual: bool },
 }
 
 impl Trigger {
@@ -261,6 +264,13 @@ impl Outcome {
     /// the plugin reported in its own envelope; `None` for a success.
     pub fn error(&self) -> Option<ErrorInfo> {
         judge(&self.result).1
+    }
+
+    /// How the call ended as its execution record says: `ok`, `error` or
+    /// `timeout`, with the error's code.
+    pub fn verdict(&self) -> (history::Outcome, Option<&'static str>) {
+        let (outcome, error) = judge(&self.result);
+        (outcome, error.map(|e| e.code))
     }
 }
 
@@ -637,7 +647,13 @@ mod tests {
                 action: "insert".into(),
                 attempt: 1,
             },
-            Trigger::Schedule { name: "nightly".into() },
+            Trigger::Schedule {
+                name: "nightly".into(),
+                scheduled_for: "2026-11-26T03:00:00+01:00".into(),
+                attempt: 1,
+                late: false,
+                manual: false,
+            },
         ];
         let types: Vec<Value> = all.iter().map(|t| text(t)["type"].clone()).collect();
         assert_eq!(types, Trigger::KINDS.map(Value::from));

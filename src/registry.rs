@@ -222,6 +222,9 @@ pub struct ReloadSummary {
     pub problems: usize,
 }
 
+/// Tells one watcher of a new generation; false once nobody listens.
+type Watcher = Box<dyn Fn(u64) -> bool + Send>;
+
 /// All functions of one folder.
 pub struct Registry {
     dir: PathBuf,
@@ -233,8 +236,9 @@ pub struct Registry {
     /// Counts changes to what is served (versions swapped in, functions
     /// removed), so tables derived from it know when to rebuild.
     generation: AtomicU64,
-    /// Told the new generation after each change (see [`Registry::watch`]).
-    watchers: Mutex<Vec<Sender<u64>>>,
+    /// Told the new generation after each change (see [`Registry::watch`]);
+    /// each answers whether its receiver still listens.
+    watchers: Mutex<Vec<Watcher>>,
 }
 
 impl Registry {
@@ -261,14 +265,21 @@ impl Registry {
     /// messages rather than poll. Dropping the receiver unsubscribes.
     pub fn watch(&self) -> Receiver<u64> {
         let (tx, rx) = channel();
-        lock(&self.watchers).push(tx);
+        self.watch_with(tx, |generation| generation);
         rx
+    }
+
+    /// Sends `message(generation)` on `tx` after every change: for a thread
+    /// whose one channel also carries its other messages (stop, ...).
+    /// Dropping the receiver unsubscribes.
+    pub fn watch_with<M: Send + 'static>(&self, tx: Sender<M>, message: fn(u64) -> M) {
+        lock(&self.watchers).push(Box::new(move |generation| tx.send(message(generation)).is_ok()));
     }
 
     /// Counts a change and tells the watchers.
     fn changed(&self) {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        lock(&self.watchers).retain(|w| w.send(generation).is_ok());
+        lock(&self.watchers).retain(|tell| tell(generation));
     }
 
     /// True once the first discovery and load finished.

@@ -16,6 +16,7 @@ use crate::invoke::Invoker;
 use crate::registry::{Defaults, Registry};
 use crate::tokens::InternalTokens;
 use crate::triggers::events::{self, Events};
+use crate::triggers::schedules::{Scheduler, Schedules, SystemClock};
 
 /// What the registry applies where a manifest is silent.
 pub fn defaults(config: &ServeConfig) -> Defaults {
@@ -41,14 +42,15 @@ pub fn start_history(config: &ServeConfig) -> Result<(Arc<History>, Option<Write
     Ok((Arc::new(history), Some(writer)))
 }
 
-/// What serves: the HTTP front, the events part, and the invoker every
-/// trigger shares.
+/// What serves: the HTTP front, the invoker every trigger shares, the
+/// events part, and the scheduler (unless `schedules` is off).
 pub struct Server {
     front: Front,
     events: Arc<Events>,
     pub invoker: Arc<Invoker>,
     /// Locked until the server is gone.
     _data: DataDir,
+    scheduler: Option<Scheduler>,
 }
 
 impl Server {
@@ -61,17 +63,23 @@ impl Server {
         &self.events
     }
 
-    /// Stops taking requests and waits up to `grace` for those in flight,
+    /// Stops the scheduler (its runs in flight get up to `grace`), then
+    /// stops taking requests and waits up to `grace` for those in flight,
     /// then stops delivering events (deliveries being made finish; the
     /// rest wait in the journal for the next start).
     pub fn shutdown(self, grace: std::time::Duration) {
+        if let Some(scheduler) = self.scheduler {
+            scheduler.stop(grace);
+        }
         self.front.shutdown(grace);
         self.events.stop();
     }
 }
 
 /// Binds the socket, then starts the HTTP front over `registry`, recording
-/// into `history`; the functions' `alyx_url` defaults to the bound address.
+/// into `history`, and the scheduler (with its state in `data_dir`) unless
+/// `schedules` is off; the functions' `alyx_url` defaults to the bound
+/// address.
 pub fn start_server(
     config: &ServeConfig,
     registry: Arc<Registry>,
@@ -83,16 +91,27 @@ pub fn start_server(
     let tokens = Arc::new(InternalTokens::new());
     let invoker = Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history));
     let events = Arc::new(Events::start(invoker.clone(), data.path(), &event_settings(config))?);
-    let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone())
-        .with_events(events.clone());
-    let front = match bound.serve(Arc::new(app), front_config(config)) {
-        Ok(front) => front,
+    let (schedules, scheduler) = match start_schedules(config, data.path(), &invoker) {
+        Ok(started) => started,
         Err(error) => {
             events.stop();
             return Err(error);
         }
     };
-    Ok(Server { front, events, invoker, _data: data })
+    let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone())
+        .with_events(events.clone())
+        .with_schedules(schedules);
+    let front = match bound.serve(Arc::new(app), front_config(config)) {
+        Ok(front) => front,
+        Err(error) => {
+            if let Some(scheduler) = scheduler {
+                scheduler.stop(config.grace);
+            }
+            events.stop();
+            return Err(error);
+        }
+    };
+    Ok(Server { front, events, invoker, _data: data, scheduler })
 }
 
 /// The event delivery's workers, queue and depth limit.
@@ -102,6 +121,22 @@ pub fn event_settings(config: &ServeConfig) -> events::Settings {
         queue: config.event_queue,
         max_depth: config.event_depth,
     }
+}
+
+/// The schedules the API lists and runs, and the scheduler thread that
+/// fires them (its state in `data_dir`), unless `schedules` is off
+/// (`--no-schedules`: listed and run by hand only).
+fn start_schedules(
+    config: &ServeConfig,
+    data_dir: &std::path::Path,
+    invoker: &Arc<Invoker>,
+) -> Result<(Arc<Schedules>, Option<Scheduler>), Error> {
+    if !config.schedules {
+        return Ok((Arc::new(Schedules::by_hand(invoker.clone())), None));
+    }
+    let schedules = Arc::new(Schedules::scheduling(invoker.clone(), data_dir, Arc::new(SystemClock))?);
+    let scheduler = Scheduler::start(schedules.clone())?;
+    Ok((schedules, Some(scheduler)))
 }
 
 /// The front's threads, connection cap and per-connection limits.

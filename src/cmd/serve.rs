@@ -1,9 +1,10 @@
 //! `alyx serve`: load the functions folder and serve it over HTTP until
 //! SIGINT or SIGTERM (with `dev`, also watch, build and hot-reload; see
 //! `cmd/dev.rs`). Shutdown runs in reverse order of start: the dev loop
-//! stops (killing builds), then the janitor, then the front drains within
-//! the grace period, then the history file's writer writes what the last
-//! calls recorded and stops.
+//! stops (killing builds), then the janitor, then the scheduler (no new
+//! runs; those in flight get the grace period), then the front drains
+//! within the grace period, then the history file's writer writes what the
+//! last calls recorded and stops.
 
 use std::io::Write;
 use std::sync::{Arc, mpsc};

@@ -11,7 +11,7 @@ use super::respond::ApiError;
 use crate::crypto::REDACTED;
 use crate::history::History;
 use crate::invoke::Failure;
-use crate::manifest::{Hook, HookMode, Manifest, OnFailure, RouteAccess, ScheduleType, Scheme, Verification};
+use crate::manifest::{Hook, HookMode, Manifest, OnFailure, RouteAccess, Scheme, Verification};
 use crate::registry::{Function, Registry, Status};
 use crate::stats::BUCKETS;
 use crate::units::format_rfc3339;
@@ -64,7 +64,7 @@ fn triggers(m: &Manifest) -> Value {
     let schedules: Vec<Value> = m
         .schedules
         .iter()
-        .map(|s| json!({"name": s.name, "type": schedule_type(s.kind), "expression": s.expression, "timezone": s.timezone}))
+        .map(|s| json!({"name": s.name, "type": s.kind.as_str(), "expression": s.expression, "timezone": s.zone.name(), "enabled": s.enabled}))
         .collect();
     json!({"routes": routes, "hooks": hooks, "schedules": schedules})
 }
@@ -114,14 +114,6 @@ fn hook_mode(mode: HookMode) -> &'static str {
     match mode {
         HookMode::Sync => "sync",
         HookMode::Async => "async",
-    }
-}
-
-fn schedule_type(kind: ScheduleType) -> &'static str {
-    match kind {
-        ScheduleType::Cron => "cron",
-        ScheduleType::Interval => "interval",
-        ScheduleType::OneTime => "one_time",
     }
 }
 

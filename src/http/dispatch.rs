@@ -18,7 +18,7 @@ use super::respond::ApiError;
 use super::route::{self, Matched};
 use super::router::{EventRoute, Route, route};
 use super::webhook;
-use super::{api, events, executions};
+use super::{api, events, executions, schedules};
 use crate::invoke::{Admission, Caller, Invoker, Refusal, Refused, Trigger};
 use crate::manifest::{RouteAccess, Webhook};
 use crate::random::unique_id;
@@ -26,6 +26,7 @@ use crate::registry::Registry;
 use crate::triggers::Routes;
 use crate::triggers::events::Events;
 use crate::triggers::routes::{Kind, Lookup};
+use crate::triggers::schedules::Schedules;
 
 /// Request counters for `/health/stats`.
 #[derive(Debug)]
@@ -73,19 +74,22 @@ pub struct App {
     pub invoker: Arc<Invoker>,
     pub auth: Auth,
     pub routes: Routes,
+    pub schedules: Arc<Schedules>,
     pub traffic: Traffic,
     /// Event hooks; without them (some tests) `/api/events` is not a route.
     pub events: Option<Arc<Events>>,
 }
 
 impl App {
-    /// The HTTP core over `invoker`: its registry, that registry's routes,
+    /// The HTTP core over `invoker`: its registry, that registry's routes
+    /// and schedules (run by hand only, until [`App::with_schedules`]),
     /// and auth that accepts the internal tokens the invoker issues.
     pub fn new(invoker: Arc<Invoker>, api_keys: Vec<String>, admin_token: Option<String>) -> App {
         let registry = invoker.registry().clone();
         App {
             auth: Auth::new(api_keys, admin_token, invoker.tokens().clone()),
             routes: Routes::new(registry.clone()),
+            schedules: Arc::new(Schedules::by_hand(invoker.clone())),
             registry,
             invoker,
             traffic: Traffic::default(),
@@ -96,6 +100,11 @@ impl App {
     /// This app with the events API over `events`.
     pub fn with_events(self, events: Arc<Events>) -> App {
         App { events: Some(events), ..self }
+    }
+
+    /// The same app over `schedules` (the scheduler's, when it runs).
+    pub fn with_schedules(self, schedules: Arc<Schedules>) -> App {
+        App { schedules, ..self }
     }
 }
 
@@ -115,6 +124,9 @@ impl Target {
     /// What started a call to this target, as its record names it.
     fn trigger(&self, request: &Request) -> Trigger {
         match self {
+            Target::Api(Route::TriggerSchedule { name, .. }) => {
+                crate::triggers::schedules::refused_by_hand(name)
+            }
             Target::Api(_) => Trigger::Http,
             Target::User(matched) => matched.trigger(request),
             Target::Webhook(matched, _) => webhook::trigger(matched),
@@ -165,6 +177,11 @@ impl Handler for App {
                 raise @ Route::Events(EventRoute::Raise) => {
                     let lane = Lane::Invoke { key: EVENTS_LANE.into(), limit: usize::MAX };
                     return Ok((lane, ticket(Target::Api(raise), None)));
+                }
+                // A run by hand is a call of the function: its lane and admission.
+                Route::TriggerSchedule { function, name } => {
+                    let decoded = crate::form::decode(&function, false);
+                    (decoded, RouteAccess::Default, Target::Api(Route::TriggerSchedule { function, name }))
                 }
                 other => return Ok((Lane::Control, ticket(Target::Api(other), None))),
             },
@@ -305,6 +322,10 @@ impl App {
                     ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
                 }
             },
+            Route::ListSchedules => api(&|| schedules::list(&self.schedules)),
+            Route::TriggerSchedule { function, name } => {
+                schedules::trigger(&self.schedules, &function, &name, admission, id)
+            }
             Route::NotFound => {
                 ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
             }
@@ -471,6 +492,37 @@ mod tests {
             (record.function.as_str(), record.outcome, record.error.as_ref().map(|e| e.code)),
             ("nope", crate::history::Outcome::Error, Some("FUNCTION_NOT_FOUND"))
         );
+    }
+
+    #[test]
+    fn schedules_are_listed_and_run_by_hand_as_invocations() {
+        let root = TempDir::new("dispatch");
+        root.write("timed/manifest.yaml", "plugin: plugin.wat\nschedules: [{name: tick, type: interval, expression: 1h, config: {input: 7}}]");
+        root.write("timed/plugin.wat", ECHO);
+        let app = app(&root, &["k1"], None);
+        let key = |r: Request| r.with_header("Authorization", "Bearer k1");
+        assert_eq!(dispatch(&Request::new("GET", "/api/schedules"), &app).status, 401);
+        let listed = json_of(&dispatch(&key(Request::new("GET", "/api/schedules")), &app));
+        assert_eq!(listed["scheduler"], "off", "App::new runs schedules by hand only");
+        assert_eq!(
+            (listed["schedules"][0]["name"].clone(), listed["schedules"][0]["next_run"].clone()),
+            (json!("tick"), Value::Null)
+        );
+        let trigger =
+            |path: &str| dispatch(&key(Request::new("POST", path)).with_header("X-Request-ID", "t1"), &app);
+        let ran = trigger("/api/schedules/timed/tick/trigger");
+        let input = &json_of(&ran)["output"]["input"];
+        assert_eq!(
+            (ran.status, input["trigger"].clone(), input["payload"].clone()),
+            (200, json!("schedule"), json!(7))
+        );
+        let record = app.invoker.history().get("t1").expect("recorded under the request's id");
+        assert_eq!(record.trigger.as_str(), "schedule");
+        let code = |reply: Reply| (reply.status, json_of(&reply)["error"]["code"].clone());
+        assert_eq!(code(trigger("/api/schedules/timed/nope/trigger")), (404, json!("SCHEDULE_NOT_FOUND")));
+        assert_eq!(code(trigger("/api/schedules/nope/tick/trigger")), (404, json!("FUNCTION_NOT_FOUND")));
+        let refused = app.invoker.history().list(&crate::history::Query::all(1)).records[0].clone();
+        assert_eq!((refused.function.as_str(), refused.trigger.as_str()), ("nope", "schedule"));
     }
 
     #[test]

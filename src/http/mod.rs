@@ -16,4 +16,5 @@ pub mod request;
 pub mod respond;
 pub mod route;
 pub mod router;
+pub mod schedules;
 pub mod webhook;

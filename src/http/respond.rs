@@ -57,6 +57,11 @@ pub enum ApiError {
     BadFunctionResponse { reason: &'static str },
     /// An event was refused, or failed deliveries not found.
     Event(EventError),
+    /// The function has no schedule of that name.
+    ScheduleNotFound { function: String, name: String },
+    /// A run by hand while the schedule's last run still goes, and the
+    /// schedule has `skip_if_running`.
+    ScheduleRunning { function: String, name: String },
 }
 
 impl From<BodyError> for ApiError {
@@ -107,6 +112,8 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::ExecutionNotFound { .. } => status(404, "EXECUTION_NOT_FOUND", NONE),
         ApiError::BadQuery { .. } => status(400, "BAD_QUERY", NONE),
         ApiError::Event(error) => event_status(error),
+        ApiError::ScheduleNotFound { .. } => status(404, "SCHEDULE_NOT_FOUND", NONE),
+        ApiError::ScheduleRunning { .. } => status(409, "SCHEDULE_RUNNING", NONE),
     }
 }
 
@@ -177,6 +184,18 @@ impl ApiError {
             }
             ApiError::BadQuery { message } => message.clone(),
             ApiError::Event(error) => error.to_string(),
+            ApiError::ScheduleNotFound { function, name } => {
+                format!(
+                    "function {} has no schedule named {} (see GET /api/schedules)",
+                    quote(function),
+                    quote(name)
+                )
+            }
+            ApiError::ScheduleRunning { function, name } => format!(
+                "schedule {} of function {} is still running and has skip_if_running; try again when it ends",
+                quote(name),
+                quote(function)
+            ),
         }
     }
 
@@ -304,6 +323,8 @@ mod tests {
             ApiError::Event(EventError::QueueFull { capacity: 1 }),
             ApiError::Event(EventError::Journal { message: "m".into() }),
             ApiError::Event(EventError::NoFailed { id: "e".into() }),
+            ApiError::ScheduleNotFound { function: function(), name: "n".into() },
+            ApiError::ScheduleRunning { function: function(), name: "n".into() },
         ];
         for e in &all {
             match e {
@@ -327,7 +348,9 @@ mod tests {
                 | ApiError::Invocation(Failure::NotFound { .. } | Failure::NotLoaded { .. })
                 | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_))
                 | ApiError::ExecutionNotFound { .. }
-                | ApiError::BadQuery { .. } => {}
+                | ApiError::BadQuery { .. }
+                | ApiError::ScheduleNotFound { .. }
+                | ApiError::ScheduleRunning { .. } => {}
                 ApiError::Event(event) => match event {
                     EventError::Bad { .. }
                     | EventError::TooDeep { .. }
@@ -391,6 +414,8 @@ mod tests {
             (503, "EVENT_QUEUE_FULL", h(&[("Retry-After", "1")])),
             (500, "EVENT_JOURNAL_ERROR", h(&[])),
             (404, "EVENT_NOT_FOUND", h(&[])),
+            (404, "SCHEDULE_NOT_FOUND", h(&[])),
+            (409, "SCHEDULE_RUNNING", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),
             (500, "EXECUTION_ERROR", h(&[])),

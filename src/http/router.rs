@@ -23,6 +23,13 @@ pub enum Route {
     GetExecution(String),
     /// The events API.
     Events(EventRoute),
+    ListSchedules,
+    /// Run a schedule now: its function and name as they appear in the
+    /// path (still percent-encoded).
+    TriggerSchedule {
+        function: String,
+        name: String,
+    },
     NotFound,
     /// The path exists but not with this method; the allowed methods.
     MethodNotAllowed(&'static str),
@@ -86,6 +93,12 @@ fn route_get_or_post(method: &str, path: &str, has_query: bool) -> Route {
         ["api", "events", _] => Route::MethodNotAllowed("DELETE"),
         ["api", "events", id, "retry"] if post => Route::Events(EventRoute::Retry(id.to_string())),
         ["api", "events", _, "retry"] => Route::MethodNotAllowed("POST"),
+        ["api", "schedules"] if get => Route::ListSchedules,
+        ["api", "schedules"] => Route::MethodNotAllowed("GET"),
+        ["api", "schedules", function, name, "trigger"] if post => {
+            Route::TriggerSchedule { function: function.to_string(), name: name.to_string() }
+        }
+        ["api", "schedules", _, _, "trigger"] => Route::MethodNotAllowed("POST"),
         _ => Route::NotFound,
     }
 }
@@ -109,6 +122,21 @@ mod tests {
         assert_eq!(route("HEAD", "/api/executions/x", false), Route::GetExecution("x".into()));
         assert_eq!(route("POST", "/api/executions", false), Route::MethodNotAllowed("GET"));
         assert_eq!(route("DELETE", "/api/executions/x", false), Route::MethodNotAllowed("GET"));
+        assert_eq!(route("GET", "/api/schedules", false), Route::ListSchedules);
+        assert_eq!(route("POST", "/api/schedules", false), Route::MethodNotAllowed("GET"));
+        assert_eq!(
+            route("POST", "/api/schedules/hello/nightly/trigger", false),
+            Route::TriggerSchedule { function: "hello".into(), name: "nightly".into() }
+        );
+        assert_eq!(
+            route("GET", "/api/schedules/hello/nightly/trigger", false),
+            Route::MethodNotAllowed("POST")
+        );
+        assert_eq!(
+            route("HEAD", "/api/schedules/hello/nightly/trigger", false),
+            Route::MethodNotAllowed("POST")
+        );
+        assert_eq!(route("POST", "/api/schedules/hello/nightly", false), Route::NotFound);
     }
 
     #[test]

@@ -220,7 +220,7 @@ const FIELDS: &[Field<Fields>] = &[
     Field { key: "plugin", read: |c, f, v, d| d.plugin = read_plugin(c, f, v) },
     Field { key: "routes", read: |c, f, v, d| d.routes = c.each(f, v, triggers::read_route) },
     Field { key: "hooks", read: |c, f, v, d| d.hooks = c.each(f, v, triggers::read_hook) },
-    Field { key: "schedules", read: |c, f, v, d| d.schedules = c.each(f, v, triggers::read_schedule) },
+    Field { key: "schedules", read: |c, f, v, d| d.schedules = triggers::read_schedules(c, f, v) },
 ];
 
 /// Parses and validates the manifest text of the function folder `dir`

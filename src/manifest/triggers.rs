@@ -1,19 +1,18 @@
 //! Trigger specs in a manifest: HTTP routes, hooks (database, auth,
 //! webhook) and schedules, each read through its own field table. A
-//! webhook's `config` and `verification` are read in `webhook.rs`.
-//!
-//! Schedule checks are placeholders until the schedules work replaces them
-//! with a real parser: a cron expression is only counted to have 5 fields,
-//! and `timezone` is taken as any string, unchecked.
+//! webhook's `config` and `verification` are read in `webhook.rs`. A
+//! schedule's expression and time zone are parsed here, by the scheduler's
+//! own parsers (`triggers::schedules::when`), so a bad cron expression or
+//! an unknown zone is a manifest problem naming its field.
 
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
-use super::check::{self, Checker, Field};
+use super::check::{Checker, Field, kind_of};
 use super::webhook::{self, Verification, Webhook};
 use crate::quote::quote;
-use crate::units::parse_duration;
+use crate::triggers::schedules::when::{When, Zone};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
@@ -119,13 +118,39 @@ pub enum ScheduleType {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
+    /// 1-64 letters, digits, `_`, `-` and `.`; unique in the manifest.
     pub name: String,
     pub kind: ScheduleType,
-    /// As written. Placeholder: a cron expression is only known to have 5
-    /// fields, an interval to be a duration; a one-time one is unchecked.
+    /// As written.
     pub expression: String,
-    /// As written. Placeholder: not checked to name a time zone.
-    pub timezone: Option<String>,
+    /// The expression, parsed for its type.
+    pub when: When,
+    /// `timezone`: cron times and a one-time schedule's civil time are read
+    /// in it (default UTC).
+    pub zone: Zone,
+    /// `config.input`, handed to the function as `input.payload` (default
+    /// null).
+    pub payload: serde_json::Value,
+    /// `config.skip_if_running` (default true): a run due while the last
+    /// one still goes is skipped and counted.
+    pub skip_if_running: bool,
+    /// `config.max_retries` (default 0): retries of a failed run, with
+    /// backoff.
+    pub max_retries: u32,
+    /// `config.enabled` (default true): false keeps the schedule listed and
+    /// triggerable by hand, but it never fires by itself.
+    pub enabled: bool,
+}
+
+impl ScheduleType {
+    /// The type as manifests and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleType::Cron => "cron",
+            ScheduleType::Interval => "interval",
+            ScheduleType::OneTime => "one_time",
+        }
+    }
 }
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -287,7 +312,7 @@ fn read_priority(c: &mut Checker, field: &str, value: Option<&Value>) -> i64 {
         None | Some(Value::Null) => 0,
         Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap_or_default(),
         Some(other) => {
-            c.error(field, format!("must be a whole number, got {}", check::kind_of(other)));
+            c.error(field, format!("must be a whole number, got {}", kind_of(other)));
             0
         }
     }
@@ -300,7 +325,13 @@ const EVENT_CONFIG_FIELDS: &[Field<EventConfig>] = &[
         read: |c, f, v, d| d.timeout = c.duration(f, v).unwrap_or(EventConfig::default().timeout),
     },
     Field { key: "on_failure", read: |c, f, v, d| d.on_failure = read_on_failure(c, f, v) },
-    Field { key: "max_retries", read: |c, f, v, d| d.max_retries = read_retries(c, f, v) },
+    Field {
+        key: "max_retries",
+        read: |c, f, v, d| {
+            d.max_retries =
+                read_retries(c, f, v, MAX_HOOK_RETRIES).unwrap_or(EventConfig::default().max_retries)
+        },
+    },
     Field {
         key: "retry_delay",
         read: |c, f, v, d| d.retry_delay = c.duration(f, v).unwrap_or(EventConfig::default().retry_delay),
@@ -332,50 +363,101 @@ fn read_on_failure(c: &mut Checker, field: &str, value: Option<&Value>) -> OnFai
     }
 }
 
-/// Retries after the first attempt: 0 to [`MAX_RETRIES`].
-fn read_retries(c: &mut Checker, field: &str, value: Option<&Value>) -> u32 {
-    let default = EventConfig::default().max_retries;
-    match value {
-        None | Some(Value::Null) => default,
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(MAX_RETRIES)) => {
-            n.as_u64().map_or(default, |n| n as u32)
-        }
-        Some(Value::Number(n)) => {
-            c.error(field, format!("must be from 0 to {MAX_RETRIES} (got {n})"));
-            default
-        }
-        Some(other) => {
-            c.error(field, format!("must be a whole number, got {}", check::kind_of(other)));
-            default
-        }
-    }
-}
-
 /// The most retries a hook may ask for (the delay doubles each time).
-pub const MAX_RETRIES: u32 = 20;
+pub const MAX_HOOK_RETRIES: u32 = 20;
 
 /// A schedule as read so far.
 #[derive(Default)]
 struct ScheduleFields {
     name: Option<String>,
     kind: Option<ScheduleType>,
-    expression: Option<String>,
-    timezone: Option<String>,
+    zone: Option<Zone>,
+    expression: Option<(String, When)>,
+    config: ScheduleConfig,
 }
 
-/// Every field of a schedule, in checking order (`type` before
-/// `expression`, whose check depends on it).
+/// Every field of a schedule, in checking order (`type` and `timezone`
+/// before `expression`, whose reading depends on them).
 const SCHEDULE_FIELDS: &[Field<ScheduleFields>] = &[
-    Field { key: "name", read: |c, f, v, d| d.name = c.required_string(f, v) },
+    Field { key: "name", read: |c, f, v, d| d.name = read_schedule_name(c, f, v) },
     Field { key: "type", read: |c, f, v, d| d.kind = read_schedule_type(c, f, v) },
-    Field { key: "expression", read: |c, f, v, d| d.expression = read_expression(c, f, v, d.kind) },
-    // TODO(schedules): check that the zone exists (placeholder: any string).
-    Field { key: "timezone", read: |c, f, v, d| d.timezone = c.opt_string(f, v) },
+    Field { key: "timezone", read: |c, f, v, d| d.zone = read_zone(c, f, v) },
+    Field { key: "expression", read: |c, f, v, d| d.expression = read_expression(c, f, v, d) },
+    Field {
+        key: "config",
+        read: |c, f, v, d| {
+            if let Some(value) = v.filter(|v| !v.is_null()) {
+                d.config = c.section(f, value, SCHEDULE_CONFIG_FIELDS).unwrap_or_default();
+            }
+        },
+    },
 ];
+
+/// A schedule's `config` as read so far; `None` is the default.
+#[derive(Default)]
+struct ScheduleConfig {
+    input: serde_json::Value,
+    skip_if_running: Option<bool>,
+    max_retries: Option<u32>,
+    enabled: Option<bool>,
+}
+
+/// Every field of a schedule's `config`.
+const SCHEDULE_CONFIG_FIELDS: &[Field<ScheduleConfig>] = &[
+    Field { key: "input", read: |c, f, v, d| d.input = read_input(c, f, v) },
+    Field { key: "skip_if_running", read: |c, f, v, d| d.skip_if_running = c.opt_bool(f, v) },
+    Field { key: "max_retries", read: |c, f, v, d| d.max_retries = read_retries(c, f, v, MAX_RETRIES) },
+    Field { key: "enabled", read: |c, f, v, d| d.enabled = c.opt_bool(f, v) },
+];
+
+/// Most retries of one run: with backoff doubling from 1 s (capped at a
+/// minute), 10 retries span about 6 minutes.
+pub const MAX_RETRIES: u32 = 10;
+
+/// The `schedules` list: each schedule, and no name twice.
+pub(super) fn read_schedules(c: &mut Checker, field: &str, value: Option<&Value>) -> Vec<Schedule> {
+    let schedules = c.each(field, value, read_schedule);
+    for (i, schedule) in schedules.iter().enumerate() {
+        if schedules[..i].iter().any(|s| s.name == schedule.name) {
+            c.error(
+                &format!("{field}[{i}].name"),
+                format!("{} is used twice; names must be unique", quote(&schedule.name)),
+            );
+        }
+    }
+    schedules
+}
 
 pub(super) fn read_schedule(c: &mut Checker, field: &str, value: &Value) -> Option<Schedule> {
     let d = c.section(field, value, SCHEDULE_FIELDS)?;
-    Some(Schedule { name: d.name?, kind: d.kind?, expression: d.expression?, timezone: d.timezone })
+    let (expression, when) = d.expression?;
+    let config = d.config;
+    Some(Schedule {
+        name: d.name?,
+        kind: d.kind?,
+        expression,
+        when,
+        zone: d.zone?,
+        payload: config.input,
+        skip_if_running: config.skip_if_running.unwrap_or(true),
+        max_retries: config.max_retries.unwrap_or(0),
+        enabled: config.enabled.unwrap_or(true),
+    })
+}
+
+/// A name that is safe in a URL path and a file: 1-64 of `[A-Za-z0-9_.-]`.
+fn read_schedule_name(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<String> {
+    let name = c.required_string(field, value)?;
+    let valid = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid {
+        c.error(
+            field,
+            format!("{} is not a valid name (use 1-64 letters, digits, _, - and .)", quote(&name)),
+        );
+        return None;
+    }
+    Some(name)
 }
 
 fn read_schedule_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<ScheduleType> {
@@ -393,25 +475,64 @@ fn read_schedule_type(c: &mut Checker, field: &str, value: Option<&Value>) -> Op
     }
 }
 
+/// An IANA zone; UTC when absent.
+fn read_zone(c: &mut Checker, field: &str, value: Option<&Value>) -> Option<Zone> {
+    let Some(name) = c.opt_string(field, value) else {
+        return Some(Zone::utc());
+    };
+    Zone::parse(&name).map_err(|why| c.error(field, why)).ok()
+}
+
+/// The expression, parsed for the schedule's type (unread when the type or
+/// the zone is wrong: that problem is already reported).
 fn read_expression(
     c: &mut Checker,
     field: &str,
     value: Option<&Value>,
-    kind: Option<ScheduleType>,
-) -> Option<String> {
+    d: &ScheduleFields,
+) -> Option<(String, When)> {
     let expression = c.required_string(field, value)?;
-    let message = match kind {
-        // TODO(schedules): parse the cron expression (placeholder: counts its fields).
-        Some(ScheduleType::Cron) if expression.split_whitespace().count() != 5 => {
-            format!("{} is not a 5-field cron expression", quote(&expression))
-        }
-        Some(ScheduleType::Interval) if parse_duration(&expression).is_err() => {
-            format!("{} is not an interval like 5m or 1h", quote(&expression))
-        }
-        _ => return Some(expression),
+    let parsed = match (d.kind?, &d.zone) {
+        (ScheduleType::Cron, _) => When::cron(&expression),
+        (ScheduleType::Interval, _) => When::interval(&expression),
+        (ScheduleType::OneTime, Some(zone)) => When::once(&expression, zone),
+        (ScheduleType::OneTime, None) => return None,
     };
-    c.error(field, message);
-    None
+    match parsed {
+        Ok(when) => Some((expression, when)),
+        Err(why) => {
+            c.error(field, why);
+            None
+        }
+    }
+}
+
+/// Any YAML value that JSON can hold (maps with string keys); null when
+/// absent.
+fn read_input(c: &mut Checker, field: &str, value: Option<&Value>) -> serde_json::Value {
+    let Some(value) = value else {
+        return serde_json::Value::Null;
+    };
+    serde_json::to_value(value).unwrap_or_else(|e| {
+        c.error(field, format!("must be a value JSON can hold (maps need string keys): {e}"));
+        serde_json::Value::Null
+    })
+}
+
+/// A count of retries, 0 to `max`; `None` when absent (or wrong: an error).
+fn read_retries(c: &mut Checker, field: &str, value: Option<&Value>, max: u32) -> Option<u32> {
+    match value? {
+        Value::Null => None,
+        Value::Number(n) if n.as_u64().is_some_and(|n| n <= u64::from(max)) => n.as_u64().map(|n| n as u32),
+        other => {
+            let got = match other {
+                Value::Number(n) => n.to_string(),
+                other => kind_of(other).to_string(),
+            };
+            c.error(field, format!("must be a whole number from 0 to {max}, got {got}"));
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -519,7 +640,18 @@ mod tests {
             "type" => "cron".into(),
             "expression" => "'0 3 * * *'".into(),
             "timezone" => "Europe/Berlin".into(),
+            "config" => every_field(SCHEDULE_CONFIG_FIELDS, schedule_config_sample),
             other => panic!("no sample value for the new schedule field `{other}`; add one"),
+        }
+    }
+
+    fn schedule_config_sample(key: &str) -> String {
+        match key {
+            "input" => "{report: daily}".into(),
+            "skip_if_running" => "false".into(),
+            "max_retries" => "2".into(),
+            "enabled" => "false".into(),
+            other => panic!("no sample value for the new schedule config field `{other}`; add one"),
         }
     }
 
@@ -548,7 +680,7 @@ mod tests {
         );
         assert_eq!(
             problems("{type: custom, config: {max_retries: 99}}"),
-            ["m.yaml: t.config.max_retries: must be from 0 to 20 (got 99)"]
+            ["m.yaml: t.config.max_retries: must be a whole number from 0 to 20, got 99"]
         );
         assert_eq!(
             problems("{type: custom, config: {timeout: 0s}}"),
@@ -567,12 +699,73 @@ mod tests {
     }
 
     #[test]
-    fn placeholder_schedule_checks_only_count_cron_fields_and_take_any_timezone() {
-        let cron = "{name: n, type: cron, expression: '99 99 99 99 99', timezone: Not/AZone}";
-        let schedule = accepted(cron, read_schedule);
-        assert_eq!(schedule.timezone.as_deref(), Some("Not/AZone"));
-        let (schedule, problems) = read_one("{name: n, type: cron, expression: '* * *'}", read_schedule);
-        assert!(schedule.is_none());
-        assert_eq!(problems, ["m.yaml: t.expression: \"* * *\" is not a 5-field cron expression"]);
+    fn schedules_default_to_utc_and_their_config_defaults() {
+        let schedule = accepted("{name: tick, type: interval, expression: 30s}", read_schedule);
+        assert_eq!(
+            (schedule.zone.name(), schedule.when, schedule.payload),
+            ("UTC", When::Interval(Duration::from_secs(30)), serde_json::Value::Null)
+        );
+        assert_eq!((schedule.skip_if_running, schedule.max_retries, schedule.enabled), (true, 0, true));
+        let text = "{name: n, type: cron, expression: '@daily', timezone: europe/berlin, config: {input: {a: [1]}, skip_if_running: false, max_retries: 3, enabled: false}}";
+        let schedule = accepted(text, read_schedule);
+        assert_eq!((schedule.zone.name(), schedule.expression.as_str()), ("Europe/Berlin", "@daily"));
+        assert_eq!(schedule.payload, serde_json::json!({"a": [1]}));
+        assert_eq!((schedule.skip_if_running, schedule.max_retries, schedule.enabled), (false, 3, false));
+    }
+
+    #[test]
+    fn a_one_time_civil_time_is_read_in_the_schedules_zone() {
+        let text = "{name: n, type: one_time, expression: '2026-12-01T09:00', timezone: Europe/Berlin}";
+        let schedule = accepted(text, read_schedule);
+        assert_eq!(schedule.when, When::Once("2026-12-01T08:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_schedules_name_the_field() {
+        for (text, expected) in [
+            (
+                "{name: n, type: cron, expression: '99 * * * *'}",
+                "t.expression: \"99 * * * *\": the minute field \"99\": 99 is outside 0-59",
+            ),
+            ("{name: n, type: cron, expression: '* * *'}", "t.expression: \"* * *\": has 3 fields"),
+            ("{name: n, type: interval, expression: soon}", "t.expression: \"soon\" is not an interval"),
+            (
+                "{name: n, type: one_time, expression: tomorrow}",
+                "t.expression: \"tomorrow\" is not a date-time",
+            ),
+            (
+                "{name: n, type: cron, expression: '@daily', timezone: Not/AZone}",
+                "t.timezone: \"Not/AZone\" is not an IANA time zone",
+            ),
+            ("{name: n, type: weekly, expression: x}", "t.type: \"weekly\" is not a schedule type"),
+            ("{name: 'a b', type: cron, expression: '@daily'}", "t.name: \"a b\" is not a valid name"),
+            (
+                "{name: n, type: cron, expression: '@daily', config: {max_retries: 11}}",
+                "t.config.max_retries: must be a whole number from 0 to 10, got 11",
+            ),
+            (
+                "{name: n, type: cron, expression: '@daily', config: {enabled: maybe}}",
+                "t.config.enabled: must be true or false",
+            ),
+            (
+                "{name: n, type: cron, expression: '@daily', config: {retries: 1}}",
+                "warning: t.config.retries: unknown field",
+            ),
+        ] {
+            let (_, problems) = read_one(text, read_schedule);
+            assert!(problems.iter().any(|p| p.contains(expected)), "{text}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn schedule_names_are_unique_in_a_manifest() {
+        let mut c = Checker::new("/nonexistent/f".as_ref(), "m.yaml".as_ref());
+        let value: Value = serde_yaml_ng::from_str(
+            "[{name: a, type: interval, expression: 1m}, {name: a, type: interval, expression: 2m}]",
+        )
+        .unwrap();
+        read_schedules(&mut c, "schedules", Some(&value));
+        let problems: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems, ["m.yaml: schedules[1].name: \"a\" is used twice; names must be unique"]);
     }
 }

@@ -7,6 +7,7 @@
 pub mod events;
 pub mod path;
 pub mod routes;
+pub mod schedules;
 pub mod verify;
 
 use std::sync::{Arc, Mutex, RwLock};

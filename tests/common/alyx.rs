@@ -214,6 +214,18 @@ impl Alyx {
 
     /// SIGTERM; waits for the exit and returns its code and stderr.
     pub fn terminate(mut self) -> (Option<i32>, String) {
+        self.stop()
+    }
+
+    /// Stops alyx (SIGTERM, waiting for a clean exit) and gives its folder
+    /// back, to be served again with the same `./.alyx` data folder.
+    pub fn stop_keeping_folder(mut self) -> Folder {
+        let (code, stderr) = self.stop();
+        assert_eq!(code, Some(0), "alyx stopped cleanly:\n{stderr}");
+        std::mem::replace(&mut self.folder, Folder::new())
+    }
+
+    fn stop(&mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -53,9 +53,14 @@ struct Plan {
 const WORKERS: usize = 8;
 /// alyx's fixed threads besides the invoke workers: the control workers,
 /// the poller, the main thread (which waits for a signal), the ctrlc
-/// crate's signal thread and the janitor. Nothing else runs in `alyx serve`
-/// (the dev loop's watcher and builds are not there).
-const OTHER_THREADS: usize = CONTROL_WORKERS + 1 + 1 + 1 + 1;
+/// crate's signal thread, the janitor, the scheduler with its runners, and
+/// the event workers (`event_workers`, 2) with the journal's writer.
+/// Nothing else runs in `alyx serve` (the dev loop's watcher and builds
+/// are not there).
+const OTHER_THREADS: usize =
+    CONTROL_WORKERS + 1 + 1 + 1 + 1 + 1 + alyx::triggers::schedules::RUNNERS + EVENT_THREADS;
+/// Event delivery workers (the default 2) and the journal's writer.
+const EVENT_THREADS: usize = 2 + 1;
 /// A function's instances, and the calls that may wait for one: the slow
 /// function admits 6 calls at once, so the slow clients fill its queue, and
 /// 6 of the 8 invoke workers at most wait on it (with the default queue of
