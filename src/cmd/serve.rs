@@ -81,7 +81,17 @@ fn say(line: &str) {
     let _ = std::io::stdout().flush();
 }
 
+/// `[2026-11-25T20:11:07.783Z INFO  alyx::registry] message` on stderr,
+/// filtered by `RUST_LOG` (default `info`). The time is formatted by
+/// `units` (env_logger's own timestamps would pull in another crate).
 fn init_logging() {
+    use std::io::Write as _;
     let env = env_logger::Env::default().default_filter_or("info");
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let _ = env_logger::Builder::from_env(env)
+        .format(|out, record| {
+            let at = crate::units::format_rfc3339_millis(std::time::SystemTime::now());
+            let (level, target) = (record.level(), record.target());
+            writeln!(out, "[{at} {level:<5} {target}] {}", record.args())
+        })
+        .try_init();
 }

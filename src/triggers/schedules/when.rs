@@ -82,7 +82,26 @@ impl Zone {
     /// `2026-11-26T03:00:00+01:00` (fractions of a second only when there
     /// are some).
     pub fn format(&self, at: Timestamp) -> String {
-        at.to_zoned(self.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string()
+        // By hand: jiff's strftime would add its whole formatter to the
+        // binary for this one pattern.
+        let offset = self.tz.to_offset(at).seconds();
+        let local = at.to_zoned(self.tz.clone()).datetime();
+        let (sign, offset) = if offset < 0 { ('-', -offset) } else { ('+', offset) };
+        let fraction = match local.subsec_nanosecond() {
+            0 => String::new(),
+            nanos => format!(".{nanos:09}").trim_end_matches('0').to_string(),
+        };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{sign}{:02}:{:02}",
+            local.year(),
+            local.month(),
+            local.day(),
+            local.hour(),
+            local.minute(),
+            local.second(),
+            offset / 3600,
+            offset / 60 % 60
+        )
     }
 }
 
@@ -174,6 +193,25 @@ mod tests {
             out.push(zone.format(at));
         }
         out
+    }
+
+    #[test]
+    fn times_are_formatted_as_jiffs_formatter_would() {
+        let instants = [
+            "2026-11-26T02:00:00Z",
+            "2026-03-29T01:00:00.012Z",
+            "2026-07-01T12:34:56.000001Z",
+            "1999-12-31T23:59:59.5Z",
+            "2026-10-04T15:30:00Z",
+        ];
+        for name in ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"] {
+            let zone = zone(name);
+            for text in instants {
+                let expected =
+                    ts(text).to_zoned(zone.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string();
+                assert_eq!(zone.format(ts(text)), expected, "{text} in {name}");
+            }
+        }
     }
 
     #[test]
