@@ -179,6 +179,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "async deliveries waiting at most; above: 503",
     },
     Setting {
+        key: "event_queue_bytes",
+        env: "ALYX_EVENT_QUEUE_BYTES",
+        default: "256MiB",
+        help: "the events of async deliveries waiting or failed, at most (memory and journal); above: 503",
+    },
+    Setting {
         key: "event_depth",
         env: "ALYX_EVENT_DEPTH",
         default: "8",
@@ -223,6 +229,7 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub event_workers: usize,
     pub event_queue: usize,
+    pub event_queue_bytes: u64,
     pub event_depth: u32,
     pub schedules: bool,
 }
@@ -376,6 +383,9 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
         data_dir: PathBuf::from(get("data_dir")),
         event_workers: number("event_workers")?,
         event_queue: number("event_queue")?,
+        event_queue_bytes: Some(size("event_queue_bytes")?)
+            .filter(|max| *max > 0)
+            .ok_or("event_queue_bytes: must be above 0")?,
         event_depth: u32::try_from(number("event_depth")?).map_err(|_| "event_depth: too large")?,
         schedules: match get("schedules").trim() {
             "true" | "yes" | "on" | "1" => true,

@@ -119,6 +119,7 @@ pub fn event_settings(config: &ServeConfig) -> events::Settings {
     events::Settings {
         workers: config.event_workers,
         queue: config.event_queue,
+        queue_bytes: config.event_queue_bytes,
         max_depth: config.event_depth,
     }
 }

@@ -257,6 +257,27 @@ fn a_full_queue_answers_503_with_retry_after() {
 }
 
 #[test]
+fn big_events_fill_the_queue_by_their_bytes_too() {
+    let hooks = "hooks: [{type: custom, source: shop, mode: async, config: {timeout: 5s}}]\n";
+    let alyx = Folder::new().function("slow", "nap.wat", "nap_1000", hooks).serve(&[
+        "--event-queue-bytes",
+        "8KiB",
+        "--event-workers",
+        "1",
+    ]);
+    let big = custom("paid", json!("x".repeat(3000))).to_string();
+    assert_eq!(alyx.post("/api/events", &big).0, 202);
+    assert_eq!(alyx.post("/api/events", &big).0, 202);
+    let (status, body) = alyx.post("/api/events", &big);
+    assert_eq!((status, body["error"]["code"].clone()), (503, json!("EVENT_QUEUE_FULL")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("hold 8 KiB (event_queue_bytes)"), "{body}");
+    let small = custom("paid", Value::Null).to_string();
+    assert_eq!(alyx.post("/api/events", &small).0, 202, "a small one still fits");
+    let sync_only = json!({"type": "custom", "source": "elsewhere", "action": "a", "data": "x".repeat(3000)});
+    assert_eq!(raise(&alyx, sync_only).0, 200, "events with no async hooks are not held back");
+}
+
+#[test]
 fn events_raised_from_hooks_nest_at_most_event_depth_deep() {
     // `wrap` answers the envelope it got as the event's data, internal
     // token included: the token a hook would raise its own events with.

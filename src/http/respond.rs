@@ -11,6 +11,8 @@ use crate::invoke::{Failure, Refusal};
 use crate::quote::quote;
 use crate::runtime;
 use crate::triggers::events::EventError;
+#[cfg(test)]
+use crate::triggers::events::delivery::QueueFull;
 
 /// Every failure an API request can end in.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,7 +125,7 @@ fn event_status(error: &EventError) -> Status {
         EventError::TooDeep { .. } => status(422, "EVENT_DEPTH_EXCEEDED", NONE),
         EventError::Rejected { .. } => status(422, "EVENT_REJECTED", NONE),
         EventError::HookFailed { .. } => status(502, "EVENT_HOOK_FAILED", NONE),
-        EventError::QueueFull { .. } => status(503, "EVENT_QUEUE_FULL", RETRY_SOON),
+        EventError::QueueFull(_) => status(503, "EVENT_QUEUE_FULL", RETRY_SOON),
         EventError::Journal { .. } => status(500, "EVENT_JOURNAL_ERROR", NONE),
         EventError::NoFailed { .. } => status(404, "EVENT_NOT_FOUND", NONE),
     }
@@ -320,7 +322,8 @@ mod tests {
                 error: crate::history::ErrorInfo::new("TIMEOUT", "m"),
                 lines: vec![],
             }),
-            ApiError::Event(EventError::QueueFull { capacity: 1 }),
+            ApiError::Event(EventError::QueueFull(QueueFull::Deliveries(1))),
+            ApiError::Event(EventError::QueueFull(QueueFull::Bytes(1))),
             ApiError::Event(EventError::Journal { message: "m".into() }),
             ApiError::Event(EventError::NoFailed { id: "e".into() }),
             ApiError::ScheduleNotFound { function: function(), name: "n".into() },
@@ -356,7 +359,7 @@ mod tests {
                     | EventError::TooDeep { .. }
                     | EventError::Rejected { .. }
                     | EventError::HookFailed { .. }
-                    | EventError::QueueFull { .. }
+                    | EventError::QueueFull(QueueFull::Deliveries(_) | QueueFull::Bytes(_))
                     | EventError::Journal { .. }
                     | EventError::NoFailed { .. } => {}
                 },
@@ -411,6 +414,7 @@ mod tests {
             (422, "EVENT_DEPTH_EXCEEDED", h(&[])),
             (422, "EVENT_REJECTED", h(&[])),
             (502, "EVENT_HOOK_FAILED", h(&[])),
+            (503, "EVENT_QUEUE_FULL", h(&[("Retry-After", "1")])),
             (503, "EVENT_QUEUE_FULL", h(&[("Retry-After", "1")])),
             (500, "EVENT_JOURNAL_ERROR", h(&[])),
             (404, "EVENT_NOT_FOUND", h(&[])),

@@ -123,7 +123,7 @@ fn app(folder: &TempDir, n: usize, keys: &[&str], admin: Option<&str>) -> App {
     let history = Arc::new(alyx::history::History::new(100));
     let invoker = Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), 4, history);
     let invoker = Arc::new(invoker);
-    let settings = events::Settings { workers: 1, queue: 100, max_depth: 8 };
+    let settings = events::Settings { workers: 1, queue: 100, queue_bytes: 1 << 20, max_depth: 8 };
     let data = folder.path().join(format!(".alyx-{n}"));
     let events = Events::start(invoker.clone(), &data, &settings).expect("events start");
     let keys = keys.iter().map(|k| k.to_string()).collect();

@@ -50,6 +50,9 @@ struct Delivery {
     /// Set once the last retry failed.
     failed_at_ms: Option<u64>,
     last_error: Option<(String, String)>,
+    /// About the memory (and journal bytes) it holds: its event's size.
+    #[serde(skip)]
+    size: u64,
 }
 
 /// A [`Caller`] as the journal spells it.
@@ -96,6 +99,7 @@ impl Delivery {
             accepted_at_ms: now_ms(),
             failed_at_ms: None,
             last_error: None,
+            size: event_size(event),
         }
     }
 
@@ -140,6 +144,16 @@ impl Delivery {
     }
 }
 
+/// What a delivery of `event` weighs: the event as JSON, and room for the
+/// rest of the record.
+pub fn event_size(event: &Event) -> u64 {
+    serde_json::to_vec(&event.to_json()).map_or(0, |json| json.len() as u64) + RECORD_OVERHEAD
+}
+
+/// The bytes of a delivery record besides its event (function, settings,
+/// times, the last error).
+const RECORD_OVERHEAD: u64 = 512;
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -157,8 +171,7 @@ pub struct Deliveries {
 struct Shared {
     journal: Journal,
     invoker: Arc<Invoker>,
-    /// Deliveries waiting or failed, at most.
-    capacity: usize,
+    limits: Limits,
     state: Mutex<State>,
     /// Told when a delivery is added or the workers must stop.
     wake: Condvar,
@@ -176,12 +189,20 @@ struct State {
     failed: BTreeMap<String, Delivery>,
     /// Places promised by [`Deliveries::reserve`] and not yet used.
     reserved: usize,
+    /// The sizes of the pending and failed deliveries.
+    bytes: u64,
+    /// Bytes promised by [`Deliveries::reserve`] and not yet used.
+    reserved_bytes: u64,
     stopping: bool,
 }
 
 impl State {
     fn used(&self) -> usize {
         self.pending.len() + self.failed.len() + self.reserved
+    }
+
+    fn used_bytes(&self) -> u64 {
+        self.bytes + self.reserved_bytes
     }
 
     fn schedule(&mut self, id: String, delivery: Delivery, at: Instant) {
@@ -191,22 +212,35 @@ impl State {
     }
 }
 
-/// Why [`Deliveries::reserve`] refused.
+/// How much the async queue holds at most: deliveries waiting or failed,
+/// and their bytes (memory and journal alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueFull {
-    pub capacity: usize,
+pub struct Limits {
+    pub deliveries: usize,
+    pub bytes: u64,
+}
+
+/// Why [`Deliveries::reserve`] refused: which limit is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueFull {
+    Deliveries(usize),
+    Bytes(u64),
 }
 
 /// Places for one event's async deliveries, taken before its sync chain
-/// runs; given back when dropped unless [`Reservation::commit`]ted.
+/// runs; given back when dropped (a committed reservation's deliveries
+/// count by then as held).
 pub struct Reservation<'a> {
     deliveries: &'a Deliveries,
     places: usize,
+    bytes: u64,
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.deliveries.state().reserved -= self.places;
+        let mut state = self.deliveries.state();
+        state.reserved -= self.places;
+        state.reserved_bytes -= self.bytes;
     }
 }
 
@@ -223,6 +257,7 @@ impl Reservation<'_> {
         let now = Instant::now();
         let mut state = self.deliveries.state();
         for (id, delivery) in deliveries {
+            state.bytes += delivery.size;
             state.schedule(id, delivery, now);
         }
         drop(state);
@@ -247,13 +282,13 @@ impl Deliveries {
         journal: Journal,
         entries: Vec<(String, Vec<u8>)>,
         invoker: Arc<Invoker>,
-        capacity: usize,
+        limits: Limits,
         workers: usize,
     ) -> std::io::Result<(Deliveries, Recovered)> {
         let shared = Arc::new(Shared {
             journal,
             invoker,
-            capacity,
+            limits,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
         });
@@ -278,15 +313,21 @@ impl Deliveries {
         lock(&self.shared.state)
     }
 
-    /// Takes `places` for an event's deliveries, or refuses when the
-    /// waiting and failed deliveries would pass the capacity.
-    pub fn reserve(&self, places: usize) -> Result<Reservation<'_>, QueueFull> {
+    /// Takes `places` deliveries of `size` bytes each for an event, or
+    /// refuses when the waiting and failed deliveries would pass a limit.
+    pub fn reserve(&self, places: usize, size: u64) -> Result<Reservation<'_>, QueueFull> {
+        let Limits { deliveries, bytes } = self.shared.limits;
+        let wanted = size.saturating_mul(places as u64);
         let mut state = self.state();
-        if places > 0 && state.used() + places > self.shared.capacity {
-            return Err(QueueFull { capacity: self.shared.capacity });
+        if places > 0 && state.used() + places > deliveries {
+            return Err(QueueFull::Deliveries(deliveries));
+        }
+        if places > 0 && state.used_bytes().saturating_add(wanted) > bytes {
+            return Err(QueueFull::Bytes(bytes));
         }
         state.reserved += places;
-        Ok(Reservation { deliveries: self, places })
+        state.reserved_bytes += wanted;
+        Ok(Reservation { deliveries: self, places, bytes: wanted })
     }
 
     /// Deliveries waiting (or being made) and failed.
@@ -333,7 +374,9 @@ impl Deliveries {
         let names: Vec<&str> = ids.iter().map(String::as_str).collect();
         self.shared.journal.remove_all(&names)?;
         for id in &ids {
-            state.failed.remove(id);
+            if let Some(gone) = state.failed.remove(id) {
+                state.bytes -= gone.size;
+            }
         }
         Ok(ids.len())
     }
@@ -370,7 +413,12 @@ impl Shared {
         let mut state = lock(&self.state);
         let now = Instant::now();
         for (id, bytes) in entries {
-            match serde_json::from_slice::<Delivery>(&bytes) {
+            let read = serde_json::from_slice::<Delivery>(&bytes)
+                .map(|d| Delivery { size: bytes.len() as u64, ..d });
+            if let Ok(delivery) = &read {
+                state.bytes += delivery.size;
+            }
+            match read {
                 Ok(delivery) if delivery.failed_at_ms.is_some() => {
                     state.failed.insert(id, delivery);
                     recovered.failed += 1;
@@ -441,7 +489,10 @@ impl Shared {
             if let Err(error) = self.journal.forget(&id) {
                 log::error!("events: delivery {id} done but not removed from the journal: {error}");
             }
-            lock(&self.state).pending.remove(&id);
+            let mut state = lock(&self.state);
+            if let Some(done) = state.pending.remove(&id) {
+                state.bytes -= done.size;
+            }
             return;
         };
         let error = (error.code.to_string(), error.message);

@@ -22,7 +22,7 @@ use crate::journal::{self, JournalError};
 use crate::manifest::HookMode;
 use crate::random::unique_id;
 use chain::{Line, Verdict};
-use delivery::Deliveries;
+use delivery::{Deliveries, Limits, QueueFull};
 use event::Event;
 
 /// The journal's file name in the data folder.
@@ -35,8 +35,14 @@ pub struct Settings {
     pub workers: usize,
     /// Async deliveries waiting or failed, at most.
     pub queue: usize,
+    /// The bytes of those deliveries (their events), at most.
+    pub queue_bytes: u64,
     /// The deepest an event raised from hooks may be.
     pub max_depth: u32,
+}
+
+fn limits(settings: &Settings) -> Limits {
+    Limits { deliveries: settings.queue, bytes: settings.queue_bytes }
 }
 
 /// Why an event was not accepted.
@@ -51,7 +57,7 @@ pub enum EventError {
     /// A sync hook failed and its `on_failure` is `reject`.
     HookFailed { function: String, error: ErrorInfo, lines: Vec<Line> },
     /// The async queue is full.
-    QueueFull { capacity: usize },
+    QueueFull(QueueFull),
     /// The journal could not be written: the event was not accepted.
     Journal { message: String },
     /// No failed deliveries of this event (retry, drop).
@@ -72,9 +78,14 @@ impl std::fmt::Display for EventError {
             EventError::HookFailed { function, error, .. } => {
                 write!(f, "hook {function} failed: {}: {}", error.code, error.message)
             }
-            EventError::QueueFull { capacity } => {
-                write!(f, "{capacity} async deliveries are waiting or failed (event_queue); try again later")
+            EventError::QueueFull(QueueFull::Deliveries(limit)) => {
+                write!(f, "{limit} async deliveries are waiting or failed (event_queue); try again later")
             }
+            EventError::QueueFull(QueueFull::Bytes(limit)) => write!(
+                f,
+                "the async deliveries waiting or failed hold {} (event_queue_bytes); try again later",
+                crate::units::format_size(*limit)
+            ),
             EventError::Journal { message } => write!(f, "the event journal cannot be written: {message}"),
             EventError::NoFailed { id } => {
                 write!(f, "no failed deliveries of event {}", crate::quote::quote(id))
@@ -115,7 +126,7 @@ impl Events {
             log::error!("events: {problem}");
         }
         let (deliveries, recovered) =
-            Deliveries::start(journal, found.entries, invoker.clone(), settings.queue, settings.workers)
+            Deliveries::start(journal, found.entries, invoker.clone(), limits(settings), settings.workers)
                 .map_err(|source| Error::Thread { name: "event delivery".into(), source })?;
         if recovered.pending + recovered.failed > 0 {
             log::info!(
@@ -139,10 +150,8 @@ impl Events {
             Event::parse(body, unique_id(), depth).map_err(|message| EventError::Bad { message })?;
         let hooks = matching::subscribers(self.invoker.registry(), &event);
         let (sync, later): (Vec<_>, Vec<_>) = hooks.into_iter().partition(|h| h.mode == HookMode::Sync);
-        let reservation = self
-            .deliveries
-            .reserve(later.len())
-            .map_err(|full| EventError::QueueFull { capacity: full.capacity })?;
+        let size = delivery::event_size(&event);
+        let reservation = self.deliveries.reserve(later.len(), size).map_err(EventError::QueueFull)?;
         let (verdict, lines) = chain::run(&self.invoker, &mut event, &sync, caller);
         match verdict {
             Verdict::Passed => {}
