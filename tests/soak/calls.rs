@@ -119,6 +119,50 @@ pub fn slow(addr: SocketAddr, until: Instant) -> Tally {
     tally
 }
 
+/// One client raising events until `until`: each passes the sync hook and
+/// queues one async delivery (202, `queued: 1`).
+pub fn events(addr: SocketAddr, until: Instant) -> Tally {
+    let mut tally = Tally::default();
+    let mut conn = None;
+    let mut n = 0u64;
+    while Instant::now() < until {
+        n += 1;
+        let body = format!(r#"{{"type":"custom","source":"soak","action":"tick","data":{n}}}"#);
+        let length = body.len();
+        let request =
+            format!("POST /api/events HTTP/1.1\r\nHost: soak\r\nContent-Length: {length}\r\n\r\n{body}");
+        match call(&mut conn, addr, request.as_bytes(), FAST_WITHIN) {
+            Ok(r) if r.status == 202 && r.json()["queued"] == 1 && r.json()["data"] == n => {
+                tally.answer("event 202")
+            }
+            Ok(r) => tally.fail(format!("event: status {}", r.status), r.summary()),
+            Err(kind) => tally.fail(format!("event: {kind}"), format!("event {n}")),
+        }
+    }
+    tally
+}
+
+/// After the run: every accepted event's async delivery is made (none
+/// waiting, none failed) within a deadline.
+pub fn deliveries_done(alyx: &Alyx, tally: &mut Tally) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, _, metrics) = alyx.request("GET", "/metrics", &[], b"");
+        let metrics = String::from_utf8_lossy(&metrics);
+        let done = metrics.contains("alyx_event_deliveries{state=\"pending\"} 0\n")
+            && metrics.contains("alyx_event_deliveries{state=\"failed\"} 0\n");
+        if done {
+            return tally.answer("events all delivered");
+        }
+        if Instant::now() > deadline {
+            let states: Vec<&str> =
+                metrics.lines().filter(|l| l.starts_with("alyx_event_deliveries")).collect();
+            return tally.fail("events: deliveries left 60 s after the run", states.join(", "));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `POST /api/functions/{function}` with `body`, keeping the connection open.
 pub fn post(function: &str, body: &str) -> String {
     let length = body.len();

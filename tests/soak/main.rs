@@ -41,6 +41,8 @@ struct Plan {
     duration: Duration,
     fast_clients: usize,
     slow_clients: usize,
+    /// Clients raising events (a sync and an async hook each).
+    event_clients: usize,
     idle: usize,
     tricklers: usize,
     reloads: u64,
@@ -78,6 +80,7 @@ fn soak() {
         duration: Duration::from_secs(seconds),
         fast_clients: 4,
         slow_clients: 12,
+        event_clients: 2,
         idle: 1000,
         tricklers: 8,
         reloads: 10,
@@ -95,6 +98,7 @@ fn a_short_soak_holds() {
         duration: Duration::from_secs(8),
         fast_clients: 2,
         slow_clients: 8,
+        event_clients: 1,
         idle: 100,
         tricklers: 4,
         reloads: 2,
@@ -131,6 +135,9 @@ fn drive(plan: &Plan) -> Report {
         for _ in 0..plan.slow_clients {
             clients.push(scope.spawn(move || calls::slow(addr, until)));
         }
+        for _ in 0..plan.event_clients {
+            clients.push(scope.spawn(move || calls::events(addr, until)));
+        }
         for first in 0..plan.tricklers {
             clients.push(scope.spawn(move || abuse::trickle(addr, until, first, plan.deadlines)));
         }
@@ -146,16 +153,19 @@ fn drive(plan: &Plan) -> Report {
     if alyx.get("/health/live").0 != 200 {
         tally.fail("after the soak: /health/live is not 200", "");
     }
+    calls::deliveries_done(&alyx, &mut tally);
     Report { duration: plan.duration, tally, samples, thread_bound: WORKERS + OTHER_THREADS, idle: plan.idle }
 }
 
-/// `alyx serve` with a fast, a slow and a sink function.
+/// `alyx serve` with a fast, a slow and a sink function; the sink hooks
+/// the soak's events, once in the chain and once delivered after.
 fn start(plan: &Plan) -> Alyx {
+    let hooks = "hooks: [{type: custom, source: soak}, {type: custom, source: soak, mode: async}]\n";
     let folder = Folder::new().function("slow", "nap.wat", "nap_500", "").function(
         "sink",
         "echo.wat",
         "input_len",
-        "",
+        hooks,
     );
     calls::write_fast(&folder.0, 0);
     let ms = |d: Duration| format!("{}ms", d.as_millis());

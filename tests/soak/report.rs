@@ -28,6 +28,8 @@ const REQUIRED: &[&str] = &[
     "malformed 431",
     "malformed 505",
     "reload 200",
+    "event 202",
+    "events all delivered",
 ];
 
 pub struct Report {
