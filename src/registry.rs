@@ -357,15 +357,33 @@ impl Registry {
     /// Reloads the function in one folder: re-reads its manifest and plugin.
     /// An invalid manifest keeps the last good one serving and records the
     /// problem; `None` when the folder holds no function (or no longer).
-    pub fn reload_dir(&self, dir: &Path) -> Option<(String, Load)> {
+    /// Its problems replace that folder's in [`Registry::problems`]; the
+    /// ones not reported before come back in [`Reloaded::new_problems`].
+    pub fn reload_dir(&self, dir: &Path) -> Option<Reloaded> {
         let (manifest, problems) = discovery::load(dir, self.defaults.reserved);
-        if let Some(manifest) = manifest {
-            let name = manifest.name.clone();
-            return Some((name, self.load(manifest)));
-        }
-        let function = self.by_dir(dir)?;
-        let manifest = function.manifest();
-        Some((function.name.clone(), self.fail(&function, manifest, LoadError::Manifest(problems))))
+        let new_problems = self.replace_problems(dir, &problems);
+        let (name, load) = match manifest {
+            Some(manifest) => (manifest.name.clone(), self.load(manifest)),
+            None => {
+                let function = self.by_dir(dir)?;
+                let manifest = function.manifest();
+                let failed = self.fail(&function, manifest, LoadError::Manifest(problems));
+                (function.name.clone(), failed)
+            }
+        };
+        Some(Reloaded { name, load, new_problems })
+    }
+
+    /// Puts `problems` in place of those of the files in `dir`; returns
+    /// the ones that were not there (logged as warnings).
+    fn replace_problems(&self, dir: &Path, problems: &[Problem]) -> Vec<Problem> {
+        let mut all = write(&self.problems);
+        let fresh: Vec<Problem> = problems.iter().filter(|p| !all.contains(p)).cloned().collect();
+        all.retain(|p| !p.file.starts_with(dir));
+        all.extend(problems.iter().cloned());
+        drop(all);
+        fresh.iter().for_each(|problem| log::warn!("{problem}"));
+        fresh
     }
 
     /// Loads one function's manifest and plugin beside its current version.
@@ -431,6 +449,15 @@ impl Registry {
         spec.engines = spec.engines.min(self.defaults.instances);
         Plugin::compile(spec)
     }
+}
+
+/// What reloading one function folder did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reloaded {
+    pub name: String,
+    pub load: Load,
+    /// Problems of its manifest not reported by the reload before.
+    pub new_problems: Vec<Problem>,
 }
 
 /// What loading one function did.
@@ -577,7 +604,8 @@ mod tests {
         let registry = registry(&root);
         registry.reload();
         root.write("f/manifest.yaml", "plugin: plugin.wat\nenv: {A: b}");
-        assert!(matches!(registry.reload_dir(&root.path().join("f")), Some((_, Load::Loaded { .. }))));
+        let reloaded = registry.reload_dir(&root.path().join("f")).map(|r| r.load);
+        assert!(matches!(reloaded, Some(Load::Loaded { .. })));
         let version = registry.get("f").unwrap().current().unwrap();
         assert_eq!(version.manifest.env.get("A").map(String::as_str), Some("b"));
     }

@@ -242,3 +242,17 @@ fn functions_without_a_built_plugin_are_built_at_start() {
     alyx.wait_for("the built plugin", |a| describe(a, "fresh")["status"] == "loaded");
     assert_eq!(answer(&alyx, "fresh"), "zeta");
 }
+
+#[test]
+fn a_manifest_reload_keeps_its_warnings() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    edit(&alyx, "word/manifest.yaml", &format!("name: word\ntimout: 2s\n{MANIFEST}"));
+    let line = alyx.expect_line("timout");
+    assert!(line.contains("warning: timout: unknown field (did you mean `timeout`?)"), "{line}");
+    let problems = alyx.get("/api/functions").1["problems"].clone();
+    let listed = problems.as_array().unwrap().iter().filter_map(Value::as_str).any(|p| p.contains("timout"));
+    assert!(listed, "the warning is listed after the reload: {problems}");
+    edit(&alyx, "word/manifest.yaml", &format!("name: word\n{MANIFEST}"));
+    alyx.wait_for("the warning to go", |a| a.get("/api/functions").1["problems"] == serde_json::json!([]));
+}

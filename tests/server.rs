@@ -285,3 +285,18 @@ fn validate_reports_problems_and_fails() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn a_failing_function_chooses_a_4xx_status_and_only_that() {
+    let answer = |response: &str| {
+        let config = format!("config: {{response: '{response}'}}\n");
+        let alyx = Folder::new().function("f", "respond.wat", "respond", &config).serve(&[]);
+        let (status, body) = alyx.post("/api/functions/f", "");
+        assert_eq!(body["success"], false, "{body}");
+        (status, body["error"]["code"].as_str().unwrap_or_default().to_string())
+    };
+    let chosen = r#"{"success": false, "error": {"code": "BAD_NAME", "message": "no", "status": 422}}"#;
+    assert_eq!(answer(chosen), (422, "BAD_NAME".into()));
+    let server_status = r#"{"success": false, "error": {"code": "DOWN", "status": 503}}"#;
+    assert_eq!(answer(server_status), (500, "DOWN".into()), "a 5xx is not the function's to choose");
+}

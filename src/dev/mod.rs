@@ -152,11 +152,11 @@ fn reload(registry: &Registry, events: Vec<PluginEvent>) {
         return;
     }
     for event in events {
-        if let PluginEvent::Function(dir) = event
-            && let Some((name, load)) = registry.reload_dir(&dir)
-            && load != Load::Unchanged
-        {
-            println!("{name}: {}", describe(&load));
+        let PluginEvent::Function(dir) = event else { continue };
+        let Some(reloaded) = registry.reload_dir(&dir) else { continue };
+        reloaded.new_problems.iter().for_each(|problem| println!("{problem}"));
+        if reloaded.load != Load::Unchanged {
+            println!("{}: {}", reloaded.name, describe(&reloaded.load));
         }
     }
 }
@@ -242,7 +242,10 @@ impl Builder {
             return;
         }
         match self.registry.reload_dir(dir) {
-            Some((_, load)) => println!("{summary} → {}", describe(&load)),
+            Some(reloaded) => {
+                reloaded.new_problems.iter().for_each(|problem| println!("{problem}"));
+                println!("{summary} → {}", describe(&reloaded.load));
+            }
             None => println!("{summary}"),
         }
     }
