@@ -119,6 +119,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "plugin log level: trace, debug, info, warn, error, off",
     },
     Setting {
+        key: "log_format",
+        env: "ALYX_LOG_FORMAT",
+        default: "text",
+        help: "server log lines on stderr: text, or json (one object per line)",
+    },
+    Setting {
         key: "debounce_sources",
         env: "ALYX_DEBOUNCE_SOURCES",
         default: "100ms",
@@ -213,6 +219,10 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     pub grace: Duration,
     pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    /// Not a setting: where invocations are told (`alyx dev` sets
+    /// [`Echo::Terminal`]; by default failures go to the server log).
+    pub echo: crate::echo::Echo,
     pub debounce_sources: Duration,
     pub debounce_plugins: Duration,
     pub build_timeout: Duration,
@@ -225,6 +235,15 @@ pub struct ServeConfig {
     pub event_queue: usize,
     pub event_depth: u32,
     pub schedules: bool,
+}
+
+/// How the server log is written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `[2026-11-25T20:11:07.783Z INFO  alyx::registry] message`
+    Text,
+    /// `{"time": "…", "level": "INFO", "target": "alyx::registry", "message": "…"}`
+    Json,
 }
 
 impl Default for ServeConfig {
@@ -362,6 +381,14 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
         public_url: optional("public_url"),
         grace: duration("grace")?,
         log_level: LogLevel::parse(get("log_level")).map_err(|e| format!("log_level: {e}"))?,
+        log_format: match get("log_format").trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(format!("log_format: must be text or json (got {})", crate::quote::quote(other)));
+            }
+        },
+        echo: crate::echo::Echo::default(),
         debounce_sources: duration("debounce_sources")?,
         debounce_plugins: duration("debounce_plugins")?,
         build_timeout: duration("build_timeout")?,

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::echo::Echo;
 use crate::history::{self, ErrorInfo, History, Record};
 use crate::registry::{Function, Registry, Version};
 use crate::runtime::{self, LogLine};
@@ -305,6 +306,7 @@ pub struct Invoker {
     alyx_url: String,
     queue_depth: usize,
     history: Arc<History>,
+    echo: Echo,
 }
 
 impl Invoker {
@@ -318,7 +320,13 @@ impl Invoker {
         queue_depth: usize,
         history: Arc<History>,
     ) -> Invoker {
-        Invoker { registry, tokens, alyx_url, queue_depth, history }
+        Invoker { registry, tokens, alyx_url, queue_depth, history, echo: Echo::default() }
+    }
+
+    /// Tells every call (its record) where `echo` says; by default the
+    /// failures go to the server log.
+    pub fn echoing(self, echo: Echo) -> Invoker {
+        Invoker { echo, ..self }
     }
 
     /// The key internal tokens are issued with (auth verifies them with it).
@@ -442,6 +450,7 @@ impl Invoker {
         if let Some(function) = self.registry.get(&record.function) {
             function.stats.record_trigger(record.trigger.as_str(), record.outcome.as_str());
         }
+        self.echo.tell(&record);
         self.history.record(record);
     }
 

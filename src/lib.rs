@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod data_dir;
 pub mod dev;
 pub mod discovery;
+pub mod echo;
 pub mod error;
 pub mod form;
 pub mod history;

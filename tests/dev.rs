@@ -256,3 +256,23 @@ fn a_manifest_reload_keeps_its_warnings() {
     edit(&alyx, "word/manifest.yaml", &format!("name: word\n{MANIFEST}"));
     alyx.wait_for("the warning to go", |a| a.get("/api/functions").1["problems"] == serde_json::json!([]));
 }
+
+#[test]
+fn every_call_prints_a_line_with_its_logs_and_failures_their_code() {
+    let alyx = Folder::new()
+        .function("talk", "logs.wat", "log", "")
+        .function("fails", "errors.wat", "error_rc1", "")
+        .dev(&[]);
+    alyx.expect_line("watching");
+    alyx.post("/api/functions/talk", "");
+    let line = alyx.expect_line("talk (http): ");
+    assert!(line.starts_with("talk (http): ok in ") && line.ends_with(" ms"), "{line}");
+    assert_eq!(alyx.expect_line("info line"), "    info  info line");
+    assert_eq!(alyx.expect_line("warn line"), "    warn  warn line");
+    alyx.post("/api/functions/fails", "");
+    let line = alyx.expect_line("fails (http): ");
+    assert!(
+        line.starts_with("fails (http): error in ") && line.ends_with(": PLUGIN_ERROR: bad input"),
+        "{line}"
+    );
+}

@@ -300,3 +300,22 @@ fn a_failing_function_chooses_a_4xx_status_and_only_that() {
     let server_status = r#"{"success": false, "error": {"code": "DOWN", "status": 503}}"#;
     assert_eq!(answer(server_status), (500, "DOWN".into()), "a 5xx is not the function's to choose");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_and_failures_say_code_and_message() {
+    let alyx =
+        Folder::new().function("fails", "errors.wat", "error_rc1", "").serve(&["--log-format", "json"]);
+    assert_eq!(alyx.post("/api/functions/fails", "").0, 500);
+    let (code, stderr) = alyx.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["time"].is_string() && l["target"].is_string()), "{stderr}");
+    let failure =
+        lines.iter().find(|l| l["message"].as_str().unwrap_or("").starts_with("fails (http): error"));
+    let failure = failure.unwrap_or_else(|| panic!("no warning for the failed call: {stderr}"));
+    assert_eq!(failure["level"], "WARN");
+    assert!(failure["message"].as_str().unwrap().contains("PLUGIN_ERROR: bad input"), "{failure}");
+}
