@@ -393,8 +393,15 @@ impl Registry {
         let bytes = match discovery::read_plugin(&manifest) {
             Ok(bytes) => bytes,
             Err(message) => {
+                // Expected before the first build: said at info, with how.
+                let unbuilt = manifest.build.is_some() && !manifest.plugin.exists();
+                let message = match unbuilt {
+                    true => format!("{message} (not built yet: `alyx build {}`)", manifest.name),
+                    false => message,
+                };
                 let error = LoadError::Read { path: manifest.plugin.clone(), message };
-                return self.fail(&function, manifest, error);
+                let level = if unbuilt { log::Level::Info } else { log::Level::Warn };
+                return self.fail_at(level, &function, manifest, error);
             }
         };
         let plugin =
@@ -420,7 +427,18 @@ impl Registry {
 
     /// Records a failed load; the running version (if any) keeps serving.
     fn fail(&self, function: &Function, manifest: Arc<Manifest>, error: LoadError) -> Load {
-        log::warn!("{}: {error}", function.name);
+        self.fail_at(log::Level::Warn, function, manifest, error)
+    }
+
+    /// [`Registry::fail`], logged at `level`.
+    fn fail_at(
+        &self,
+        level: log::Level,
+        function: &Function,
+        manifest: Arc<Manifest>,
+        error: LoadError,
+    ) -> Load {
+        log::log!(level, "{}: {error}", function.name);
         function.failed(manifest, error.clone());
         function.stats.record_reload("failed");
         Load::Failed { error, serving: function.current().map(|v| v.plugin.hash.clone()) }

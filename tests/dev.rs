@@ -241,6 +241,10 @@ fn functions_without_a_built_plugin_are_built_at_start() {
     alyx.expect_line("fresh: build ok");
     alyx.wait_for("the built plugin", |a| describe(a, "fresh")["status"] == "loaded");
     assert_eq!(answer(&alyx, "fresh"), "zeta");
+    let (_, stderr) = alyx.terminate();
+    let warned = stderr.lines().any(|line| line.contains("WARN") && line.contains("fresh"));
+    assert!(!warned, "a plugin not built yet is no warning: {stderr}");
+    assert!(stderr.contains("not built yet: `alyx build fresh`"), "{stderr}");
 }
 
 #[test]
@@ -275,4 +279,18 @@ fn every_call_prints_a_line_with_its_logs_and_failures_their_code() {
         line.starts_with("fails (http): error in ") && line.ends_with(": PLUGIN_ERROR: bad input"),
         "{line}"
     );
+}
+
+#[test]
+fn a_function_added_while_running_is_built_like_those_at_start() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    let dir = alyx.folder.0.join("late");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/word.txt"), "eta").unwrap();
+    std::fs::write(dir.join("build.sh"), include_str!("../testdata/build/word.sh")).unwrap();
+    std::fs::write(dir.join("manifest.yaml"), format!("name: late\n{MANIFEST}")).unwrap();
+    alyx.expect_line("late: build ok");
+    alyx.wait_for("the built plugin", |a| describe(a, "late")["status"] == "loaded");
+    assert_eq!(answer(&alyx, "late"), "eta");
 }

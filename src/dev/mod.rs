@@ -90,21 +90,15 @@ pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Resul
         move |path| source_of(&r, &classify.generated, &root_path, path),
         move |dirs| dirs.into_iter().for_each(|dir| b.request(dir)),
     )?;
-    let (r, root_path) = (registry.clone(), root.to_path_buf());
+    let (r, root_path, b) = (registry.clone(), root.to_path_buf(), builder.clone());
     let plugins = Watcher::start(
         "plugins",
         root,
         options.plugin_delay,
         move |path| plugin_event(&r, &root_path, path),
-        move |events| reload(&registry, events),
+        move |events| reload(&b, events),
     )?;
-    // A fresh checkout has sources but no plugins yet: build what is missing.
-    for function in builder.registry.list() {
-        let manifest = function.manifest();
-        if manifest.build.is_some() && function.current().is_none() {
-            builder.request(manifest.dir.clone());
-        }
-    }
+    builder.build_missing();
     Ok(DevLoop { sources: Some(sources), plugins: Some(plugins), builder })
 }
 
@@ -137,17 +131,24 @@ fn plugin_event(registry: &Registry, root: &Path, path: &Path) -> Option<PluginE
     }
 }
 
-fn reload(registry: &Registry, events: Vec<PluginEvent>) {
+/// Reloads what the events name; a rescan also builds the functions that
+/// appeared with a build and no plugin, as at start.
+fn reload(builder: &Arc<Builder>, events: Vec<PluginEvent>) {
+    let registry = &builder.registry;
     if events.contains(&PluginEvent::Rescan) {
         let summary = registry.reload();
+        let building = builder.build_missing();
         for name in &summary.loaded {
             println!("{name}: loaded");
         }
         for name in &summary.removed {
             println!("{name}: removed");
         }
-        for name in &summary.failed {
+        for name in summary.failed.iter().filter(|name| !building.contains(name)) {
             println!("{name}: load failed (see GET /api/functions/{name})");
+        }
+        for name in &building {
+            println!("{name}: found, building");
         }
         return;
     }
@@ -185,6 +186,24 @@ struct Builder {
 }
 
 impl Builder {
+    /// Builds the functions that have a build, no plugin loaded and no
+    /// build yet (a fresh checkout, or a folder added while running);
+    /// returns their names.
+    fn build_missing(self: &Arc<Self>) -> Vec<String> {
+        let never_built = |f: &crate::registry::Function| {
+            let builds = f.builds();
+            f.current().is_none() && builds.runs == 0 && !builds.busy
+        };
+        let missing: Vec<_> = self
+            .registry
+            .list()
+            .into_iter()
+            .filter(|f| f.manifest().build.is_some() && never_built(f))
+            .collect();
+        missing.iter().for_each(|f| self.request(f.manifest().dir.clone()));
+        missing.iter().map(|f| f.name.clone()).collect()
+    }
+
     fn request(self: &Arc<Self>, dir: PathBuf) {
         let function = self.registry.by_dir(&dir);
         {
