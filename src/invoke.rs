@@ -73,10 +73,14 @@ impl Trigger {
 }
 
 /// Who asked for an invocation (as authenticated by the trigger).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
-    ApiKey,
+    /// The bearer of one of the `api_keys`, by its name (`ci`; keys given
+    /// as a plain list are named by position: `key1`, `key2`...).
+    ApiKey {
+        name: Arc<str>,
+    },
     /// A function, through its internal token, with its invocation's event
     /// depth (see [`Invocation::depth`]).
     Internal {
@@ -87,18 +91,18 @@ pub enum Caller {
 
 impl Caller {
     /// The event depth of what this caller starts: a function's, or 0.
-    pub fn depth(self) -> u32 {
-        match self {
+    pub fn depth(&self) -> u32 {
+        match *self {
             Caller::Internal { depth } => depth,
             _ => 0,
         }
     }
 
     /// The `context.auth` value handed to functions.
-    pub fn to_json(self) -> Value {
+    pub fn to_json(&self) -> Value {
         match self {
             Caller::Anonymous => Value::Null,
-            Caller::ApiKey => json!({"type": "api_key"}),
+            Caller::ApiKey { name } => json!({"type": "api_key", "key": &**name}),
             Caller::Internal { .. } => json!({"type": "internal"}),
             Caller::Admin => json!({"type": "admin"}),
         }
@@ -568,6 +572,11 @@ mod tests {
     use super::*;
     use crate::testutil::TempDir;
 
+    /// The caller of the API key named `ci`.
+    fn ci() -> Caller {
+        Caller::ApiKey { name: "ci".into() }
+    }
+
     /// A plugin whose only export, `name`, answers `name`.
     fn answering(name: &str) -> String {
         format!(
@@ -592,7 +601,7 @@ mod tests {
     }
 
     fn call(invoker: &Invoker, function: &str, input: Value) -> Outcome {
-        invoker.run(Invocation::new(function, input, Trigger::Http, "r1".into(), Caller::ApiKey))
+        invoker.run(Invocation::new(function, input, Trigger::Http, "r1".into(), ci()))
     }
 
     fn write_version(root: &TempDir, export: &str) {
@@ -613,8 +622,8 @@ mod tests {
         let invoker = invoker(&root, 4);
         let internal = Caller::Internal { depth: 5 };
         for (invocation, depth) in [
-            (Invocation::new("f", Value::Null, Trigger::Http, "a".into(), Caller::ApiKey), 0),
-            (Invocation::new("f", Value::Null, Trigger::Http, "b".into(), internal), 5),
+            (Invocation::new("f", Value::Null, Trigger::Http, "a".into(), ci()), 0),
+            (Invocation::new("f", Value::Null, Trigger::Http, "b".into(), internal.clone()), 5),
             (
                 Invocation {
                     depth: 6,
@@ -635,7 +644,7 @@ mod tests {
         copy_plugin(&root, "f", "loop.wat", "entrypoint: spin\ntimeout: 30s\n");
         let invoker = invoker(&root, 4);
         let limit = Duration::from_millis(100);
-        let invocation = Invocation::new("f", Value::Null, Trigger::Http, "r".into(), Caller::ApiKey);
+        let invocation = Invocation::new("f", Value::Null, Trigger::Http, "r".into(), ci());
         let outcome = invoker.run(Invocation { timeout: Some(limit), ..invocation });
         let expected = runtime::Error::Timeout { limit: runtime::TimeLimit::WallClock(limit) };
         assert_eq!(outcome.result, Err(Failure::Runtime(expected)));
@@ -685,7 +694,7 @@ mod tests {
         let seen: Value = serde_json::from_slice(&outcome.result.unwrap()).unwrap();
         assert_eq!(seen["request_id"], "r1");
         assert_eq!((seen["function"].clone(), seen["input"].clone()), (json!("echo"), json!({"x": 1})));
-        assert_eq!(seen["context"]["auth"], json!({"type": "api_key"}));
+        assert_eq!(seen["context"]["auth"], json!({"type": "api_key", "key": "ci"}));
         assert_eq!(seen["context"]["env"], json!({"MODE": "test"}));
         assert_eq!(seen["context"]["alyx_url"], "http://alyx");
         assert!(seen["context"]["internal_token"].as_str().is_some_and(|t| t.contains('.')));

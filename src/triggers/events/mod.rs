@@ -143,7 +143,7 @@ impl Events {
             .deliveries
             .reserve(later.len())
             .map_err(|full| EventError::QueueFull { capacity: full.capacity })?;
-        let (verdict, lines) = chain::run(&self.invoker, &mut event, &sync, caller);
+        let (verdict, lines) = chain::run(&self.invoker, &mut event, &sync, &caller);
         match verdict {
             Verdict::Passed => {}
             Verdict::Rejected { function, reason } => {
@@ -153,7 +153,7 @@ impl Events {
                 return Err(EventError::HookFailed { function, error, lines });
             }
         }
-        let queued = reservation.commit(&event, &later, caller)?;
+        let queued = reservation.commit(&event, &later, &caller)?;
         Ok(Accepted { event, lines, queued })
     }
 
