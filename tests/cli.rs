@@ -175,7 +175,11 @@ fn validate_reads_the_same_configuration_as_serve() {
     run.expect(1);
     assert!(run.stdout().contains("bad/manifest.yaml: timeout:"), "the dir from alyx.yaml: {}", run.stdout());
     let run = alyx_in(&dir, &[("ALYX_DIR", "other")], &["validate"]);
-    assert_eq!(run.expect(0).stdout(), "0 functions ok, 0 problems\n", "the environment beats the file");
+    assert_eq!(
+        run.expect(0).stdout(),
+        "0 functions ok, 0 errors, 0 warnings\n",
+        "the environment beats the file"
+    );
     dir.write("alyx.yaml", "wrokers: 2\n");
     let run = alyx_in(&dir, &[], &["validate"]);
     run.expect(2);
@@ -184,4 +188,22 @@ fn validate_reads_the_same_configuration_as_serve() {
         "{}",
         run.stderr()
     );
+}
+
+#[test]
+fn validate_fails_on_errors_and_on_warnings_only_when_strict() {
+    let dir = TempDir::new("cli-validate-warnings");
+    dir.write("fns/echo/plugin.wat", std::fs::read(plugin_path("echo.wat")).unwrap());
+    dir.write("fns/echo/manifest.yaml", "entrypoint: echo\nplugin: plugin.wat\ntimout: 2s\n");
+    let run = alyx_in(&dir, &[], &["validate", "fns"]);
+    let lines: Vec<String> = run.expect(0).stdout().lines().map(String::from).collect();
+    assert!(
+        lines[0].ends_with("warning: timout: unknown field (did you mean `timeout`?); it is ignored"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], "1 function ok, 0 errors, 1 warning");
+    alyx_in(&dir, &[], &["validate", "fns", "--strict"]).expect(1);
+    dir.write("fns/bad/manifest.yaml", "timeout: soon\n");
+    let run = alyx_in(&dir, &[], &["validate", "fns"]);
+    assert!(run.expect(1).stdout().ends_with("1 function ok, 1 error, 1 warning\n"), "{}", run.stdout());
 }

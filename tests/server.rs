@@ -322,8 +322,10 @@ fn json_logs_are_one_object_per_line_and_failures_say_code_and_message() {
 
 #[test]
 fn a_function_sees_which_named_api_key_called_it() {
-    let alyx = Folder::new().function("echo", "echo.wat", "echo", "").serve(&["--api-keys", "ci:s3cret,pl41n"]);
-    let auth = |token: &str| alyx.post_auth("/api/functions/echo", token).1["output"]["context"]["auth"].clone();
+    let alyx =
+        Folder::new().function("echo", "echo.wat", "echo", "").serve(&["--api-keys", "ci:s3cret,pl41n"]);
+    let auth =
+        |token: &str| alyx.post_auth("/api/functions/echo", token).1["output"]["context"]["auth"].clone();
     assert_eq!(auth("s3cret"), serde_json::json!({"type": "api_key", "key": "ci"}));
     assert_eq!(auth("pl41n"), serde_json::json!({"type": "api_key", "key": "key2"}), "named by position");
     assert_eq!(alyx.post("/api/functions/echo", "").0, 401);

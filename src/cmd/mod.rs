@@ -40,9 +40,9 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "validate",
-        synopsis: "alyx validate [DIR] [options]",
+        synopsis: "alyx validate [DIR] [--strict] [options]",
         summary: "report every problem in a functions folder",
-        options: crate::config::options,
+        options: validate::options,
         help: validate::help,
         run: validate::run,
     },
