@@ -6,6 +6,7 @@ mod common;
 
 use common::run::{Run, alyx, alyx_in};
 use common::{TempDir, plugin_path};
+use serde_json::Value;
 
 fn call(file: &str, export: &str, extra: &[&str]) -> Run {
     let path = plugin_path(file);
@@ -206,4 +207,79 @@ fn validate_fails_on_errors_and_on_warnings_only_when_strict() {
     dir.write("fns/bad/manifest.yaml", "timeout: soon\n");
     let run = alyx_in(&dir, &[], &["validate", "fns"]);
     assert!(run.expect(1).stdout().ends_with("1 function ok, 1 error, 1 warning\n"), "{}", run.stdout());
+}
+
+// --- alyx call FUNCTION ------------------------------------------------------
+
+/// A functions folder with `name` running `export` of a test plugin.
+fn function(dir: &TempDir, name: &str, plugin: &str, export: &str, extra: &str) {
+    dir.write(&format!("functions/{name}/plugin.wat"), std::fs::read(plugin_path(plugin)).unwrap());
+    let manifest = format!("entrypoint: {export}\nplugin: plugin.wat\n{extra}");
+    dir.write(&format!("functions/{name}/manifest.yaml"), manifest);
+}
+
+fn envelope(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout()))
+}
+
+#[test]
+fn call_a_function_by_name_or_folder_with_its_envelope() {
+    let dir = TempDir::new("cli-call-function");
+    function(&dir, "echo", "echo.wat", "echo", "env: {STAGE: test}\n");
+    let run = alyx_in(&dir, &[], &["call", "echo", "--input", r#"{"name": "Ada"}"#]);
+    let seen = &envelope(run.expect(0))["output"];
+    assert_eq!((seen["function"].clone(), seen["input"]["name"].clone()), ("echo".into(), "Ada".into()));
+    assert_eq!(
+        (seen["context"]["env"]["STAGE"].clone(), seen["context"]["auth"].clone()),
+        ("test".into(), Value::Null)
+    );
+    let other = TempDir::new("cli-call-elsewhere");
+    let folder = dir.join("functions/echo");
+    let run = alyx_in(&other, &[], &["call", folder.to_str().unwrap()]);
+    assert_eq!(envelope(run.expect(0))["output"]["input"], Value::Null, "a folder, and no input is null");
+    let functions = dir.join("functions");
+    let run = alyx_in(&other, &[], &["call", "echo", "--dir", functions.to_str().unwrap(), "--input", "[1]"]);
+    assert_eq!(envelope(run.expect(0))["output"]["input"], serde_json::json!([1]), "a name in --dir");
+}
+
+#[test]
+fn call_a_function_applies_its_config_and_allowed_hosts() {
+    let dir = TempDir::new("cli-call-manifest");
+    function(&dir, "configured", "respond.wat", "respond", "config: {response: '{\"greeting\": \"hi\"}'}\n");
+    let run = alyx_in(&dir, &[], &["call", "configured"]);
+    assert_eq!(envelope(run.expect(0))["output"], serde_json::json!({"greeting": "hi"}));
+    // fetch GETs <alyx_url>/health: 127.0.0.1, which only the second allows.
+    let fetch = std::fs::read_to_string(format!(
+        "{}/testdata/functions/fetch/plugin.wat",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    dir.write("functions/denied/plugin.wat", fetch.as_ref().unwrap());
+    dir.write(
+        "functions/denied/manifest.yaml",
+        "entrypoint: handle\nplugin: plugin.wat\nallowed_hosts: [localhost]\n",
+    );
+    dir.write("functions/allowed/plugin.wat", fetch.as_ref().unwrap());
+    dir.write(
+        "functions/allowed/manifest.yaml",
+        "entrypoint: handle\nplugin: plugin.wat\nallowed_hosts: [127.0.0.1]\ntimeout: 5s\n",
+    );
+    let denied = alyx_in(&dir, &[], &["call", "denied"]);
+    let message = envelope(denied.expect(1))["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("is not in allowed_hosts"), "{message}");
+    let allowed = alyx_in(&dir, &[], &["call", "allowed"]);
+    let body = envelope(&allowed);
+    assert!(!body["error"]["message"].as_str().unwrap_or_default().contains("is not in allowed_hosts"), "{body}");
+}
+
+#[test]
+fn call_a_function_refuses_plugin_flags_and_unknown_names() {
+    let dir = TempDir::new("cli-call-refusals");
+    function(&dir, "echo", "echo.wat", "echo", "");
+    let run = alyx_in(&dir, &[], &["call", "echo", "--config", "a=b"]);
+    assert!(run.expect(2).stderr().starts_with("alyx call: --config is for plugins"), "{}", run.stderr());
+    let run = alyx_in(&dir, &[], &["call", "nothere"]);
+    assert!(run.expect(2).stderr().contains("no function \"nothere\" in \"functions\""), "{}", run.stderr());
+    dir.write("functions/broken/manifest.yaml", "timeout: soon\n");
+    let run = alyx_in(&dir, &[], &["call", "broken"]);
+    assert!(run.expect(1).stderr().contains("timeout:"), "{}", run.stderr());
 }

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod call;
+pub mod call_function;
 pub mod dev;
 pub mod serve;
 pub mod validate;
@@ -56,8 +57,8 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "call",
-        synopsis: "alyx call <plugin.wasm> <export> [options]",
-        summary: "call one export of an Extism plugin",
+        synopsis: "alyx call <FUNCTION> | <plugin.wasm> <export>",
+        summary: "call a function as the server would, or one export of a plugin",
         options: call::options,
         help: call::help,
         run: call::run,
