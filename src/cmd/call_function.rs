@@ -4,6 +4,7 @@
 //! allowed hosts, env, limits); the input becomes the request envelope and
 //! the answer is printed as `POST /api/functions/NAME` would give it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,7 +67,11 @@ pub fn run(target: &str, args: &Args) -> Result<i32, Error> {
         Invocation::new(&name, input, Trigger::Http, crate::random::unique_id(), Caller::Anonymous);
     let reply = respond(invoker.run(invocation));
     let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-    println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+    let text = serde_json::to_string_pretty(&body).unwrap_or_default();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Write { what: "the response".into(), source })?;
     Ok(i32::from(body["success"] != Value::Bool(true)))
 }
 
