@@ -159,6 +159,7 @@ fn run_command(command: &Command, rest: &[String]) -> i32 {
 fn help(topic: Option<&str>) -> i32 {
     match topic.map(|t| (t, cmd::find(t))) {
         None => println!("{}", overview()),
+        Some(("manifest", _)) => print!("{}", crate::manifest::REFERENCE),
         Some((_, Some(command))) => println!("{}", (command.help)()),
         Some((other, None)) => {
             eprintln!("alyx help: no command named {other:?}\n\n{}", overview());

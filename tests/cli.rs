@@ -152,6 +152,17 @@ fn every_command_has_its_own_help_also_through_alyx_help() {
 }
 
 #[test]
+fn the_manifest_reference_is_printed_by_its_command_and_by_help() {
+    let reference = alyx(&["manifest"], None);
+    let text = reference.expect(0).stdout();
+    for field in ["name:", "entrypoint:", "allowed_hosts:", "build:", "schedules:"] {
+        assert!(text.lines().any(|line| line.starts_with(field)), "{field} in {text}");
+    }
+    assert_eq!(alyx(&["help", "manifest"], None).expect(0).stdout(), text);
+    assert!(alyx(&["manifest", "--help"], None).expect(0).stdout().starts_with("usage: alyx manifest"));
+}
+
+#[test]
 fn usage_errors_exit_2_and_name_the_command() {
     let cases: [(&[&str], &str); 4] = [
         (&["dev", "--bogus", "1"], "alyx dev: unknown option --bogus"),
@@ -268,7 +279,10 @@ fn call_a_function_applies_its_config_and_allowed_hosts() {
     assert!(message.contains("is not in allowed_hosts"), "{message}");
     let allowed = alyx_in(&dir, &[], &["call", "allowed"]);
     let body = envelope(&allowed);
-    assert!(!body["error"]["message"].as_str().unwrap_or_default().contains("is not in allowed_hosts"), "{body}");
+    assert!(
+        !body["error"]["message"].as_str().unwrap_or_default().contains("is not in allowed_hosts"),
+        "{body}"
+    );
 }
 
 #[test]

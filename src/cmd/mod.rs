@@ -6,6 +6,7 @@ pub mod build;
 pub mod call;
 pub mod call_function;
 pub mod dev;
+pub mod manifest;
 pub mod serve;
 pub mod validate;
 
@@ -62,6 +63,14 @@ pub const COMMANDS: &[Command] = &[
         options: call::options,
         help: call::help,
         run: call::run,
+    },
+    Command {
+        name: "manifest",
+        synopsis: "alyx manifest",
+        summary: "print the manifest reference (every field, its default)",
+        options: manifest::options,
+        help: manifest::help,
+        run: manifest::run,
     },
 ];
 
