@@ -295,6 +295,12 @@ impl Registry {
         read(&self.functions).values().cloned().collect()
     }
 
+    /// The limits a function's calls run under: its manifest's, else the
+    /// server's defaults (time limit, memory cap in bytes).
+    pub fn limits(&self, manifest: &Manifest) -> (Duration, u64) {
+        (manifest.timeout.unwrap_or(self.defaults.timeout), manifest.memory.unwrap_or(self.defaults.memory))
+    }
+
     /// Problems found by the last discovery (manifest errors and warnings).
     pub fn problems(&self) -> Vec<Problem> {
         read(&self.problems).clone()
@@ -455,11 +461,8 @@ impl Registry {
 
     fn compile(&self, manifest: &Manifest, wasm: Vec<u8>) -> Result<Plugin, runtime::Error> {
         let mut spec = PluginSpec::new(&manifest.name, wasm);
-        spec.limits = Limits {
-            timeout: Some(manifest.timeout.unwrap_or(self.defaults.timeout)),
-            memory_bytes: manifest.memory.unwrap_or(self.defaults.memory),
-            ..Limits::default()
-        };
+        let (timeout, memory_bytes) = self.limits(manifest);
+        spec.limits = Limits { timeout: Some(timeout), memory_bytes, ..Limits::default() };
         spec.config = manifest.config.clone();
         spec.allowed_hosts = manifest.allowed_hosts.clone();
         spec.log_level = self.defaults.log_level;

@@ -297,3 +297,13 @@ fn call_a_function_refuses_plugin_flags_and_unknown_names() {
     let run = alyx_in(&dir, &[], &["call", "broken"]);
     assert!(run.expect(1).stderr().contains("timeout:"), "{}", run.stderr());
 }
+
+#[test]
+fn serve_and_dev_refuse_a_functions_folder_that_does_not_exist() {
+    let dir = TempDir::new("cli-no-folder");
+    for command in ["serve", "dev"] {
+        let run = alyx_in(&dir, &[], &[command, "--dir", "nowhere", "--listen", "127.0.0.1:0"]);
+        let expected = format!("alyx {command}: dir: the functions folder nowhere does not exist");
+        assert!(run.expect(2).stderr().starts_with(&expected), "{}", run.stderr());
+    }
+}

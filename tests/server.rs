@@ -330,3 +330,22 @@ fn a_function_sees_which_named_api_key_called_it() {
     assert_eq!(auth("pl41n"), serde_json::json!({"type": "api_key", "key": "key2"}), "named by position");
     assert_eq!(alyx.post("/api/functions/echo", "").0, 401);
 }
+
+#[test]
+fn a_functions_limits_are_the_ones_its_calls_run_under() {
+    let alyx = Folder::new()
+        .function("plain", "echo.wat", "echo", "")
+        .function("own", "echo.wat", "echo", "timeout: 2s\nmemory: 1MiB\n")
+        .serve(&["--timeout", "7s", "--memory", "64MiB"]);
+    let limits = |name: &str| alyx.get(&format!("/api/functions/{name}")).1["limits"].clone();
+    assert_eq!(
+        limits("plain"),
+        serde_json::json!({"timeout_ms": 7000, "memory_bytes": 64 << 20}),
+        "the server's"
+    );
+    assert_eq!(
+        limits("own"),
+        serde_json::json!({"timeout_ms": 2000, "memory_bytes": 1 << 20}),
+        "the manifest's"
+    );
+}

@@ -34,6 +34,11 @@ pub fn run(args: Args) -> Result<i32, Error> {
 
 /// Serves until a signal; with `dev`, runs the dev loop beside.
 pub fn serve(config: ServeConfig, dev: bool) -> Result<i32, Error> {
+    if !config.dir.is_dir() {
+        let dir = config.dir.display();
+        let fix = "create it, pass --dir DIR, or run `alyx new NAME` to make one with a function";
+        return Err(Error::Config(format!("dir: the functions folder {dir} does not exist ({fix})")));
+    }
     init_logging(config.log_format);
     let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {
