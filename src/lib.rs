@@ -27,6 +27,7 @@ pub mod registry;
 pub mod runtime;
 pub mod stats;
 pub mod sync;
+pub mod templates;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod tokens;

@@ -307,3 +307,52 @@ fn serve_and_dev_refuse_a_functions_folder_that_does_not_exist() {
         assert!(run.expect(2).stderr().starts_with(&expected), "{}", run.stderr());
     }
 }
+
+// --- alyx new ------------------------------------------------------------------
+
+const LANGS: [&str; 6] = ["assemblyscript", "rust", "go", "js", "c", "zig"];
+
+#[test]
+fn new_writes_a_function_folder_that_validates_for_every_language() {
+    for lang in LANGS {
+        let dir = TempDir::new("cli-new");
+        let run = alyx_in(&dir, &[], &["new", "greeter", "--lang", lang]);
+        assert!(
+            run.expect(0).stdout().starts_with(&format!("created functions/greeter ({lang})")),
+            "{}",
+            run.stdout()
+        );
+        let manifest = std::fs::read_to_string(dir.join("functions/greeter/manifest.yaml")).unwrap();
+        assert!(manifest.contains("build: {command: make"), "{lang}: {manifest}");
+        assert!(
+            dir.join("functions/greeter/Makefile").is_file()
+                && dir.join("functions/greeter/README.md").is_file()
+        );
+        let run = alyx_in(&dir, &[], &["validate"]);
+        let out = run.expect(0).stdout();
+        assert!(
+            out.ends_with("1 function ok, 0 errors, 1 warning\n"),
+            "{lang}: not built yet is a warning only: {out}"
+        );
+        assert!(out.contains("not built yet"), "{lang}: {out}");
+    }
+}
+
+#[test]
+fn new_lists_its_languages_and_refuses_what_it_cannot_write() {
+    let list = alyx(&["new", "--list"], None);
+    let text = list.expect(0).stdout();
+    for lang in LANGS {
+        assert!(text.lines().any(|l| l.starts_with(lang) && l.contains("needs")), "{lang}: {text}");
+    }
+    let dir = TempDir::new("cli-new-refusals");
+    let refused = |args: &[&str], message: &str| {
+        let run = alyx_in(&dir, &[], args);
+        assert!(run.expect(2).stderr().starts_with(message), "{}", run.stderr());
+    };
+    refused(&["new", "x", "--lang", "cobol"], "alyx new: no template for \"cobol\"");
+    refused(&["new", "Bad Name"], "alyx new: \"Bad Name\" cannot name a function");
+    refused(&["new", "stats"], "alyx new: \"stats\" is reserved");
+    alyx_in(&dir, &[], &["new", "twice"]).expect(0);
+    refused(&["new", "twice"], "alyx new: functions/twice exists already");
+}

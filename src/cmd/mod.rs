@@ -7,6 +7,7 @@ pub mod call;
 pub mod call_function;
 pub mod dev;
 pub mod manifest;
+pub mod new;
 pub mod serve;
 pub mod validate;
 
@@ -24,6 +25,14 @@ pub struct Command {
 }
 
 pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "new",
+        synopsis: "alyx new NAME [--lang L] [--dir DIR]",
+        summary: "write a new function folder from a template (--list: languages)",
+        options: new::options,
+        help: new::help,
+        run: new::run,
+    },
     Command {
         name: "serve",
         synopsis: "alyx serve [options]",
