@@ -715,16 +715,12 @@ mod tests {
     #[test]
     fn runtime_failures_are_recorded_in_the_stats_by_kind() {
         let root = TempDir::new("invoke");
-        write_version(&root, "a");
-        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: missing\n");
+        copy_plugin(&root, "f", "errors.wat", "entrypoint: nonzero\n");
         let invoker = invoker(&root, 4);
         let outcome = call(&invoker, "f", Value::Null);
-        assert_eq!(
-            outcome.result,
-            Err(Failure::Runtime(runtime::Error::MissingExport { name: "missing".into() }))
-        );
+        assert_eq!(outcome.result, Err(Failure::Runtime(runtime::Error::NonZeroReturn { rc: 7 })));
         let function = invoker.registry().get("f").unwrap();
-        assert_eq!(function.stats.outcomes().get("missing_export"), Some(&1));
+        assert_eq!(function.stats.outcomes().get("non_zero_return"), Some(&1));
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub enum LoadError {
     Plugin(runtime::Error),
     /// The manifest has errors.
     Manifest(Vec<Problem>),
+    /// The plugin has no callable export named by `entrypoint`: every call
+    /// would fail, so it is not loaded. Lists the exports it has.
+    NoEntrypoint { entrypoint: String, exports: Vec<String> },
 }
 
 impl fmt::Display for LoadError {
@@ -79,6 +82,15 @@ impl fmt::Display for LoadError {
                 let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 write!(f, "{}", lines.join("; "))
             }
+            LoadError::NoEntrypoint { entrypoint, exports } if exports.is_empty() => {
+                write!(f, "the plugin has no export {entrypoint:?} to call, and no callable export at all")
+            }
+            LoadError::NoEntrypoint { entrypoint, exports } => write!(
+                f,
+                "the plugin has no export {entrypoint:?} to call (its callable exports: {}); \
+                 set `entrypoint:` in the manifest to one of them",
+                exports.join(", ")
+            ),
         }
     }
 }
@@ -415,10 +427,16 @@ impl Registry {
         if function.current().is_some_and(|v| v.plugin.hash == plugin.hash && *v.manifest == *manifest) {
             return Load::Unchanged;
         }
-        match self
-            .compile(&manifest, bytes)
-            .and_then(|p| Pool::new(p, function.vars.clone(), self.defaults.instances))
-        {
+        let compiled = match self.compile(&manifest, bytes) {
+            Ok(plugin) => plugin,
+            Err(error) => return self.fail(&function, manifest, LoadError::Plugin(error)),
+        };
+        let exports = compiled.exports();
+        if !exports.contains(&manifest.entrypoint) {
+            let error = LoadError::NoEntrypoint { entrypoint: manifest.entrypoint.clone(), exports };
+            return self.fail(&function, manifest, error);
+        }
+        match Pool::new(compiled, function.vars.clone(), self.defaults.instances) {
             Ok(pool) => {
                 let hash = plugin.hash.clone();
                 log::info!("{}: loaded (plugin {})", function.name, &hash[..12]);
@@ -578,7 +596,10 @@ mod tests {
     fn a_snapshot_taken_before_a_reload_keeps_its_version() {
         let root = TempDir::new("registry");
         root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: handle\n");
-        root.write("f/plugin.wat", HELLO);
+        root.write(
+            "f/plugin.wat",
+            HELLO.replace(r#"(export "handle")"#, r#"(export "handle") (export "other")"#),
+        );
         let registry = registry(&root);
         registry.reload();
         let f = registry.get("f").unwrap();
@@ -615,6 +636,25 @@ mod tests {
         std::fs::remove_dir_all(root.path().join("a")).unwrap();
         assert_eq!(registry.reload().removed, ["a"]);
         assert!(registry.get("a").is_none());
+    }
+
+    #[test]
+    fn a_plugin_without_its_entrypoint_is_not_loaded_and_its_exports_are_named() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: greet");
+        root.write("f/plugin.wat", HELLO);
+        let registry = registry(&root);
+        assert_eq!(registry.reload().failed, ["f"]);
+        let error = registry.get("f").unwrap().last_error().unwrap();
+        assert_eq!(
+            error,
+            LoadError::NoEntrypoint { entrypoint: "greet".into(), exports: vec!["handle".into()] }
+        );
+        assert_eq!(
+            error.to_string(),
+            "the plugin has no export \"greet\" to call (its callable exports: handle); \
+             set `entrypoint:` in the manifest to one of them"
+        );
     }
 
     #[test]

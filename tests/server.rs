@@ -9,7 +9,6 @@ use std::process::Command;
 use serde_json::Value;
 
 use common::alyx::Folder;
-use common::plugin_bytes;
 
 fn examples() -> Folder {
     let folder = Folder::new();
@@ -175,7 +174,10 @@ fn reload_needs_the_admin_token_and_picks_up_new_functions() {
     assert_eq!(alyx.post_auth("/api/functions/reload", "nope").0, 401);
     let dir = alyx.folder.0.join("late");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("plugin.wasm"), wat::parse_bytes(&plugin_bytes("errors.wat")).unwrap()).unwrap();
+    // A lone .wasm: a function with every default, so it exports `handle`.
+    let hello =
+        std::fs::read(format!("{}/testdata/functions/hello/plugin.wat", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    std::fs::write(dir.join("plugin.wasm"), wat::parse_bytes(&hello).unwrap()).unwrap();
     let (status, body) = alyx.post_auth("/api/functions/reload", "s3cret");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["loaded"], serde_json::json!(["late"]));
