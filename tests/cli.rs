@@ -141,7 +141,7 @@ fn build_runs_manifest_builds_and_fails_when_one_fails() {
 
 #[test]
 fn every_command_has_its_own_help_also_through_alyx_help() {
-    for command in ["serve", "dev", "validate", "build", "call"] {
+    for command in ["new", "serve", "dev", "validate", "build", "call"] {
         let own = alyx(&[command, "--help"], None);
         own.expect(0);
         assert!(own.stdout().starts_with(&format!("usage: alyx {command}")), "{}", own.stdout());
