@@ -211,11 +211,22 @@ impl Function {
         write(&self.builds).busy = busy;
     }
 
-    /// Makes `version` current; calls in flight finish on the old one.
-    fn swap(&self, version: Version) {
+    /// Makes `version` current, unless the same plugin and manifest serve
+    /// already (two loads of one build, by the plugin watcher and by the
+    /// build, raced); false then. Calls in flight finish on the old one.
+    fn swap(&self, version: Version) -> bool {
         let manifest = version.manifest.clone();
-        *write(&self.current) = Some(Arc::new(version));
+        {
+            let mut current = write(&self.current);
+            let same =
+                |v: &Arc<Version>| v.plugin.hash == version.plugin.hash && v.manifest == version.manifest;
+            if current.as_ref().is_some_and(same) {
+                return false;
+            }
+            *current = Some(Arc::new(version));
+        }
         *write(&self.attempt) = Attempt { manifest, error: None };
+        true
     }
 
     /// Records a failed attempt; the serving version (if any) stays.
@@ -439,8 +450,10 @@ impl Registry {
         match Pool::new(compiled, function.vars.clone(), self.defaults.instances) {
             Ok(pool) => {
                 let hash = plugin.hash.clone();
+                if !function.swap(Version { manifest, pool: Arc::new(pool), plugin }) {
+                    return Load::Unchanged;
+                }
                 log::info!("{}: loaded (plugin {})", function.name, &hash[..12]);
-                function.swap(Version { manifest, pool: Arc::new(pool), plugin });
                 self.changed();
                 function.stats.record_reload("ok");
                 Load::Loaded { hash }
@@ -655,6 +668,24 @@ mod tests {
             "the plugin has no export \"greet\" to call (its callable exports: handle); \
              set `entrypoint:` in the manifest to one of them"
         );
+    }
+
+    #[test]
+    fn a_second_load_of_what_serves_already_swaps_nothing() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat");
+        root.write("f/plugin.wat", HELLO);
+        let registry = registry(&root);
+        registry.reload();
+        let f = registry.get("f").unwrap();
+        let serving = f.current().unwrap();
+        let same = Version {
+            manifest: serving.manifest.clone(),
+            pool: serving.pool.clone(),
+            plugin: serving.plugin.clone(),
+        };
+        assert!(!f.swap(same), "the load that lost the race is unchanged");
+        assert!(Arc::ptr_eq(&f.current().unwrap(), &serving));
     }
 
     #[test]

@@ -36,8 +36,11 @@ pub struct DevOptions {
 /// What the plugins watcher reacts to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum PluginEvent {
-    /// A function's plugin or manifest changed.
-    Function(PathBuf),
+    /// A function's manifest changed.
+    Manifest(PathBuf),
+    /// A function's plugin changed. Ignored while its build runs: the
+    /// build writes it and loads it itself (two loads would race).
+    Plugin(PathBuf),
     /// A folder appeared or disappeared: rediscover.
     Rescan,
 }
@@ -122,7 +125,8 @@ fn plugin_event(registry: &Registry, root: &Path, path: &Path) -> Option<PluginE
     let dir = function_dir(root, path)?;
     let is_manifest = path.file_name().is_some_and(|n| n == crate::manifest::FILE_NAME);
     match registry.by_dir(&dir) {
-        Some(f) if is_manifest || f.manifest().plugin == path => Some(PluginEvent::Function(dir)),
+        Some(_) if is_manifest => Some(PluginEvent::Manifest(dir)),
+        Some(f) if f.manifest().plugin == path => Some(PluginEvent::Plugin(dir)),
         Some(_) => None,
         None => {
             let plugin_like = path.extension().is_some_and(|e| e == "wasm" || e == "wat");
@@ -153,7 +157,11 @@ fn reload(builder: &Arc<Builder>, events: Vec<PluginEvent>) {
         return;
     }
     for event in events {
-        let PluginEvent::Function(dir) = event else { continue };
+        let dir = match event {
+            PluginEvent::Manifest(dir) => dir,
+            PluginEvent::Plugin(dir) if !registry.by_dir(&dir).is_some_and(|f| f.builds().busy) => dir,
+            PluginEvent::Plugin(_) | PluginEvent::Rescan => continue,
+        };
         let Some(reloaded) = registry.reload_dir(&dir) else { continue };
         reloaded.new_problems.iter().for_each(|problem| println!("{problem}"));
         if reloaded.load != Load::Unchanged {
@@ -166,7 +174,7 @@ fn reload(builder: &Arc<Builder>, events: Vec<PluginEvent>) {
 fn describe(load: &Load) -> String {
     match load {
         Load::Loaded { hash } => format!("reloaded (plugin {}…)", &hash[..8]),
-        Load::Unchanged => "unchanged".into(),
+        Load::Unchanged => "already serving it".into(),
         Load::Failed { error: message, serving: Some(hash) } => {
             format!("reload failed, still serving plugin {}…: {message}", &hash[..8])
         }
