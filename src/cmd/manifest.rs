@@ -19,7 +19,7 @@ pub fn help() -> String {
 
 pub fn run(args: Args) -> Result<i32, Error> {
     super::no_positionals(&args)?;
-    print!("{}", crate::manifest::REFERENCE);
+    crate::cli::out(crate::manifest::REFERENCE.trim_end());
     Ok(0)
 }
 

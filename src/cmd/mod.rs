@@ -67,7 +67,7 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "call",
-        synopsis: "alyx call <FUNCTION> | <plugin.wasm> <export>",
+        synopsis: "alyx call FUNCTION | PLUGIN EXPORT",
         summary: "call a function as the server would, or one export of a plugin",
         options: call::options,
         help: call::help,

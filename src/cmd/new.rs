@@ -33,7 +33,7 @@ pub fn help() -> String {
 
 pub fn run(args: Args) -> Result<i32, Error> {
     if args.flag("list") {
-        print!("{}", list());
+        crate::cli::out(list().trim_end());
         return Ok(0);
     }
     let name = match args.positionals.as_slice() {
@@ -47,7 +47,7 @@ pub fn run(args: Args) -> Result<i32, Error> {
     check_name(name)?;
     let folder = Path::new(args.value("dir").unwrap_or("functions")).join(name);
     write(template, name, &folder)?;
-    println!("{}", next_steps(template, &folder));
+    crate::cli::out(&next_steps(template, &folder));
     Ok(0)
 }
 
