@@ -4,6 +4,8 @@
 //! `alyx serve` a warning in the server log for each failure (its code and
 //! message), and the rest at debug.
 
+use std::io::Write;
+
 use crate::history::{Outcome, Record};
 
 /// Where invocations are told.
@@ -19,7 +21,10 @@ pub enum Echo {
 impl Echo {
     pub fn tell(self, record: &Record) {
         match self {
-            Echo::Terminal => println!("{}", terminal(record)),
+            // A closed terminal loses the line, never the worker.
+            Echo::Terminal => {
+                let _ = writeln!(std::io::stdout().lock(), "{}", terminal(record));
+            }
             Echo::Log => log(record),
         }
     }
