@@ -3,10 +3,22 @@
 
 CARGO ?= cargo
 
-.PHONY: build test lint bench soak fuzz run release clean
+.PHONY: build install uninstall test lint bench soak fuzz run release clean
+
+# Where cargo puts what it builds (it honours CARGO_TARGET_DIR).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
 build:
 	$(CARGO) build --release
+
+## Install the release binary as $(PREFIX)/bin/alyx (DESTDIR for packagers).
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TARGET_DIR)/release/alyx $(DESTDIR)$(PREFIX)/bin/alyx
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/alyx
 
 ## Every test: formatting, lints, unit and integration tests.
 test: lint

@@ -114,13 +114,13 @@ const USAGE: &str = "alyx: a small, fast, trustworthy server for WebAssembly fun
 /// Runs the command line; returns the process exit code.
 pub fn run(raw: Vec<String>) -> i32 {
     let Some((name, rest)) = raw.split_first() else {
-        println!("{}", overview());
+        out(&overview());
         return 0;
     };
     match name.as_str() {
         "help" | "--help" | "-h" => help(rest.first().map(String::as_str)),
         "version" | "--version" | "-V" => {
-            println!("alyx {}", env!("CARGO_PKG_VERSION"));
+            out(&format!("alyx {}", env!("CARGO_PKG_VERSION")));
             0
         }
         other => match cmd::find(other) {
@@ -136,7 +136,7 @@ pub fn run(raw: Vec<String>) -> i32 {
 fn run_command(command: &Command, rest: &[String]) -> i32 {
     let result = Args::parse(rest, (command.options)()).and_then(|args| match args.help {
         true => {
-            println!("{}", (command.help)());
+            out(&(command.help)());
             Ok(0)
         }
         false => (command.run)(args),
@@ -158,14 +158,23 @@ fn run_command(command: &Command, rest: &[String]) -> i32 {
 
 fn help(topic: Option<&str>) -> i32 {
     match topic.map(|t| (t, cmd::find(t))) {
-        None => println!("{}", overview()),
-        Some((_, Some(command))) => println!("{}", (command.help)()),
+        None => out(&overview()),
+        Some(("manifest", _)) => out(crate::manifest::REFERENCE.trim_end()),
+        Some((_, Some(command))) => out(&(command.help)()),
         Some((other, None)) => {
             eprintln!("alyx help: no command named {other:?}\n\n{}", overview());
             return 2;
         }
     }
     0
+}
+
+/// A text and a line end on stdout; a closed stdout (`alyx help | head`)
+/// is not an error worth a word.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
 /// The list of commands.

@@ -119,6 +119,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "plugin log level: trace, debug, info, warn, error, off",
     },
     Setting {
+        key: "log_format",
+        env: "ALYX_LOG_FORMAT",
+        default: "text",
+        help: "server log lines on stderr: text, or json (one object per line)",
+    },
+    Setting {
         key: "debounce_sources",
         env: "ALYX_DEBOUNCE_SOURCES",
         default: "100ms",
@@ -214,11 +220,15 @@ pub struct ServeConfig {
     pub body_timeout: Duration,
     pub keepalive_timeout: Duration,
     pub queue_depth: usize,
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<ApiKey>,
     pub admin_token: Option<String>,
     pub public_url: Option<String>,
     pub grace: Duration,
     pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    /// Not a setting: where invocations are told (`alyx dev` sets
+    /// [`Echo::Terminal`]; by default failures go to the server log).
+    pub echo: crate::echo::Echo,
     pub debounce_sources: Duration,
     pub debounce_plugins: Duration,
     pub build_timeout: Duration,
@@ -232,6 +242,44 @@ pub struct ServeConfig {
     pub event_queue_bytes: u64,
     pub event_depth: u32,
     pub schedules: bool,
+}
+
+/// One of the `api_keys`: the name functions see in `context.auth.key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub name: String,
+    pub key: String,
+}
+
+/// `ci:KEY1,deploy:KEY2` (the YAML map `{ci: KEY1, deploy: KEY2}`), or
+/// plain keys named by position (`KEY1,KEY2` are `key1` and `key2`). An
+/// entry is named when the part before its first `:` is a name (lowercase
+/// letters, digits, `-`, `_`), as base64 and hex keys never hold a `:`.
+fn api_keys(text: &str) -> Result<Vec<ApiKey>, String> {
+    let mut keys: Vec<ApiKey> = Vec::new();
+    let entries = text.split(',').map(str::trim).filter(|k| !k.is_empty());
+    for (i, entry) in entries.enumerate() {
+        let key = match entry.split_once(':') {
+            Some((name, key)) if crate::manifest::valid_name(name) && !key.is_empty() => {
+                ApiKey { name: name.to_string(), key: key.to_string() }
+            }
+            _ => ApiKey { name: format!("key{}", i + 1), key: entry.to_string() },
+        };
+        if keys.iter().any(|k| k.name == key.name) {
+            return Err(format!("api_keys: the name {} is given twice", crate::quote::quote(&key.name)));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// How the server log is written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `[2026-11-25T20:11:07.783Z INFO  alyx::registry] message`
+    Text,
+    /// `{"time": "…", "level": "INFO", "target": "alyx::registry", "message": "…"}`
+    Json,
 }
 
 impl Default for ServeConfig {
@@ -305,11 +353,27 @@ fn parse_file(path: &str, text: &str) -> Result<BTreeMap<String, String>, String
             serde_yaml_ng::Value::Sequence(items) => {
                 items.iter().filter_map(|v| v.as_str().map(String::from)).collect::<Vec<_>>().join(",")
             }
-            _ => return Err(format!("{path}: {key}: must be a value or a list")),
+            // Only api_keys reads `name:value` entries; elsewhere they fail.
+            serde_yaml_ng::Value::Mapping(entries) => entries
+                .iter()
+                .filter_map(|(k, v)| Some(format!("{}:{}", scalar(k)?, scalar(v)?)))
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => return Err(format!("{path}: {key}: must be a value, a list or a map")),
         };
         out.insert(key, text);
     }
     Ok(out)
+}
+
+/// A YAML scalar as text.
+fn scalar(value: &serde_yaml_ng::Value) -> Option<String> {
+    match value {
+        serde_yaml_ng::Value::String(s) => Some(s.clone()),
+        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 /// Defaults < file < environment < flags.
@@ -359,16 +423,19 @@ fn build(v: &BTreeMap<&'static str, String>) -> Result<ServeConfig, String> {
         body_timeout: duration("body_timeout")?,
         keepalive_timeout: duration("keepalive_timeout")?,
         queue_depth: get("queue_depth").trim().parse().map_err(|_| "queue_depth: must be a whole number")?,
-        api_keys: get("api_keys")
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(String::from)
-            .collect(),
+        api_keys: api_keys(get("api_keys"))?,
         admin_token: optional("admin_token"),
         public_url: optional("public_url"),
         grace: duration("grace")?,
         log_level: LogLevel::parse(get("log_level")).map_err(|e| format!("log_level: {e}"))?,
+        log_format: match get("log_format").trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(format!("log_format: must be text or json (got {})", crate::quote::quote(other)));
+            }
+        },
+        echo: crate::echo::Echo::default(),
         debounce_sources: duration("debounce_sources")?,
         debounce_plugins: duration("debounce_plugins")?,
         build_timeout: duration("build_timeout")?,
@@ -473,8 +540,24 @@ mod tests {
         let values = parse_file("alyx.yaml", "api_keys: [a, b]\nworkers: 2").unwrap();
         assert_eq!(values["api_keys"], "a,b");
         let c = build(&merge(&values, &map(&[]), &map(&[]))).unwrap();
-        assert_eq!(c.api_keys, ["a", "b"]);
+        let names: Vec<(&str, &str)> = c.api_keys.iter().map(|k| (&*k.name, &*k.key)).collect();
+        assert_eq!(names, [("key1", "a"), ("key2", "b")], "plain keys are named by position");
         assert!(parse_file("alyx.yaml", "wrokers: 2").unwrap_err().contains("wrokers"));
+    }
+
+    #[test]
+    fn api_keys_have_names() {
+        let keys = |yaml: &str| {
+            let values = parse_file("alyx.yaml", yaml).unwrap();
+            let c = build(&merge(&values, &map(&[]), &map(&[])))?;
+            Ok::<_, String>(
+                c.api_keys.into_iter().map(|k| format!("{}={}", k.name, k.key)).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(keys("api_keys: {ci: s3cret, deploy: 12345}").unwrap(), ["ci=s3cret", "deploy=12345"]);
+        assert_eq!(keys("api_keys: 'ci:abc, k2Zm+/=='").unwrap(), ["ci=abc", "key2=k2Zm+/=="]);
+        assert_eq!(keys("api_keys: [ci:abc, 'Not A Name:x']").unwrap(), ["ci=abc", "key2=Not A Name:x"]);
+        assert!(keys("api_keys: [ci:a, ci:b]").unwrap_err().contains("\"ci\" is given twice"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::echo::Echo;
 use crate::history::{self, ErrorInfo, History, Record};
 use crate::registry::{Function, Registry, Version};
 use crate::runtime::{self, LogLine};
@@ -72,10 +73,14 @@ impl Trigger {
 }
 
 /// Who asked for an invocation (as authenticated by the trigger).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
-    ApiKey,
+    /// The bearer of one of the `api_keys`, by its name (`ci`; keys given
+    /// as a plain list are named by position: `key1`, `key2`...).
+    ApiKey {
+        name: Arc<str>,
+    },
     /// A function, through its internal token, with its invocation's event
     /// depth (see [`Invocation::depth`]).
     Internal {
@@ -86,18 +91,18 @@ pub enum Caller {
 
 impl Caller {
     /// The event depth of what this caller starts: a function's, or 0.
-    pub fn depth(self) -> u32 {
-        match self {
+    pub fn depth(&self) -> u32 {
+        match *self {
             Caller::Internal { depth } => depth,
             _ => 0,
         }
     }
 
     /// The `context.auth` value handed to functions.
-    pub fn to_json(self) -> Value {
+    pub fn to_json(&self) -> Value {
         match self {
             Caller::Anonymous => Value::Null,
-            Caller::ApiKey => json!({"type": "api_key"}),
+            Caller::ApiKey { name } => json!({"type": "api_key", "key": &**name}),
             Caller::Internal { .. } => json!({"type": "internal"}),
             Caller::Admin => json!({"type": "admin"}),
         }
@@ -305,6 +310,7 @@ pub struct Invoker {
     alyx_url: String,
     queue_depth: usize,
     history: Arc<History>,
+    echo: Echo,
 }
 
 impl Invoker {
@@ -318,7 +324,13 @@ impl Invoker {
         queue_depth: usize,
         history: Arc<History>,
     ) -> Invoker {
-        Invoker { registry, tokens, alyx_url, queue_depth, history }
+        Invoker { registry, tokens, alyx_url, queue_depth, history, echo: Echo::default() }
+    }
+
+    /// Tells every call (its record) where `echo` says; by default the
+    /// failures go to the server log.
+    pub fn echoing(self, echo: Echo) -> Invoker {
+        Invoker { echo, ..self }
     }
 
     /// The key internal tokens are issued with (auth verifies them with it).
@@ -442,6 +454,7 @@ impl Invoker {
         if let Some(function) = self.registry.get(&record.function) {
             function.stats.record_trigger(record.trigger.as_str(), record.outcome.as_str());
         }
+        self.echo.tell(&record);
         self.history.record(record);
     }
 
@@ -559,6 +572,11 @@ mod tests {
     use super::*;
     use crate::testutil::TempDir;
 
+    /// The caller of the API key named `ci`.
+    fn ci() -> Caller {
+        Caller::ApiKey { name: "ci".into() }
+    }
+
     /// A plugin whose only export, `name`, answers `name`.
     fn answering(name: &str) -> String {
         format!(
@@ -583,7 +601,7 @@ mod tests {
     }
 
     fn call(invoker: &Invoker, function: &str, input: Value) -> Outcome {
-        invoker.run(Invocation::new(function, input, Trigger::Http, "r1".into(), Caller::ApiKey))
+        invoker.run(Invocation::new(function, input, Trigger::Http, "r1".into(), ci()))
     }
 
     fn write_version(root: &TempDir, export: &str) {
@@ -604,8 +622,8 @@ mod tests {
         let invoker = invoker(&root, 4);
         let internal = Caller::Internal { depth: 5 };
         for (invocation, depth) in [
-            (Invocation::new("f", Value::Null, Trigger::Http, "a".into(), Caller::ApiKey), 0),
-            (Invocation::new("f", Value::Null, Trigger::Http, "b".into(), internal), 5),
+            (Invocation::new("f", Value::Null, Trigger::Http, "a".into(), ci()), 0),
+            (Invocation::new("f", Value::Null, Trigger::Http, "b".into(), internal.clone()), 5),
             (
                 Invocation {
                     depth: 6,
@@ -626,7 +644,7 @@ mod tests {
         copy_plugin(&root, "f", "loop.wat", "entrypoint: spin\ntimeout: 30s\n");
         let invoker = invoker(&root, 4);
         let limit = Duration::from_millis(100);
-        let invocation = Invocation::new("f", Value::Null, Trigger::Http, "r".into(), Caller::ApiKey);
+        let invocation = Invocation::new("f", Value::Null, Trigger::Http, "r".into(), ci());
         let outcome = invoker.run(Invocation { timeout: Some(limit), ..invocation });
         let expected = runtime::Error::Timeout { limit: runtime::TimeLimit::WallClock(limit) };
         assert_eq!(outcome.result, Err(Failure::Runtime(expected)));
@@ -676,7 +694,7 @@ mod tests {
         let seen: Value = serde_json::from_slice(&outcome.result.unwrap()).unwrap();
         assert_eq!(seen["request_id"], "r1");
         assert_eq!((seen["function"].clone(), seen["input"].clone()), (json!("echo"), json!({"x": 1})));
-        assert_eq!(seen["context"]["auth"], json!({"type": "api_key"}));
+        assert_eq!(seen["context"]["auth"], json!({"type": "api_key", "key": "ci"}));
         assert_eq!(seen["context"]["env"], json!({"MODE": "test"}));
         assert_eq!(seen["context"]["alyx_url"], "http://alyx");
         assert!(seen["context"]["internal_token"].as_str().is_some_and(|t| t.contains('.')));
@@ -697,16 +715,12 @@ mod tests {
     #[test]
     fn runtime_failures_are_recorded_in_the_stats_by_kind() {
         let root = TempDir::new("invoke");
-        write_version(&root, "a");
-        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: missing\n");
+        copy_plugin(&root, "f", "errors.wat", "entrypoint: nonzero\n");
         let invoker = invoker(&root, 4);
         let outcome = call(&invoker, "f", Value::Null);
-        assert_eq!(
-            outcome.result,
-            Err(Failure::Runtime(runtime::Error::MissingExport { name: "missing".into() }))
-        );
+        assert_eq!(outcome.result, Err(Failure::Runtime(runtime::Error::NonZeroReturn { rc: 7 })));
         let function = invoker.registry().get("f").unwrap();
-        assert_eq!(function.stats.outcomes().get("missing_export"), Some(&1));
+        assert_eq!(function.stats.outcomes().get("non_zero_return"), Some(&1));
     }
 
     #[test]
@@ -835,10 +849,8 @@ mod tests {
                 .collect();
             for round in 0..200 {
                 write_version(&root, if round % 2 == 0 { "b" } else { "a" });
-                assert!(matches!(
-                    invoker.registry().reload_dir(&dir),
-                    Some((_, crate::registry::Load::Loaded { .. }))
-                ));
+                let reloaded = invoker.registry().reload_dir(&dir).map(|r| r.load);
+                assert!(matches!(reloaded, Some(crate::registry::Load::Loaded { .. })));
             }
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             for caller in callers {

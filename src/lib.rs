@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod data_dir;
 pub mod dev;
 pub mod discovery;
+pub mod echo;
 pub mod error;
 pub mod form;
 pub mod history;
@@ -26,6 +27,7 @@ pub mod registry;
 pub mod runtime;
 pub mod stats;
 pub mod sync;
+pub mod templates;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod tokens;

@@ -68,6 +68,9 @@ pub enum LoadError {
     Plugin(runtime::Error),
     /// The manifest has errors.
     Manifest(Vec<Problem>),
+    /// The plugin has no callable export named by `entrypoint`: every call
+    /// would fail, so it is not loaded. Lists the exports it has.
+    NoEntrypoint { entrypoint: String, exports: Vec<String> },
 }
 
 impl fmt::Display for LoadError {
@@ -79,6 +82,15 @@ impl fmt::Display for LoadError {
                 let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 write!(f, "{}", lines.join("; "))
             }
+            LoadError::NoEntrypoint { entrypoint, exports } if exports.is_empty() => {
+                write!(f, "the plugin has no export {entrypoint:?} to call, and no callable export at all")
+            }
+            LoadError::NoEntrypoint { entrypoint, exports } => write!(
+                f,
+                "the plugin has no export {entrypoint:?} to call (its callable exports: {}); \
+                 set `entrypoint:` in the manifest to one of them",
+                exports.join(", ")
+            ),
         }
     }
 }
@@ -199,11 +211,22 @@ impl Function {
         write(&self.builds).busy = busy;
     }
 
-    /// Makes `version` current; calls in flight finish on the old one.
-    fn swap(&self, version: Version) {
+    /// Makes `version` current, unless the same plugin and manifest serve
+    /// already (two loads of one build, by the plugin watcher and by the
+    /// build, raced); false then. Calls in flight finish on the old one.
+    fn swap(&self, version: Version) -> bool {
         let manifest = version.manifest.clone();
-        *write(&self.current) = Some(Arc::new(version));
+        {
+            let mut current = write(&self.current);
+            let same =
+                |v: &Arc<Version>| v.plugin.hash == version.plugin.hash && v.manifest == version.manifest;
+            if current.as_ref().is_some_and(same) {
+                return false;
+            }
+            *current = Some(Arc::new(version));
+        }
         *write(&self.attempt) = Attempt { manifest, error: None };
+        true
     }
 
     /// Records a failed attempt; the serving version (if any) stays.
@@ -295,6 +318,12 @@ impl Registry {
         read(&self.functions).values().cloned().collect()
     }
 
+    /// The limits a function's calls run under: its manifest's, else the
+    /// server's defaults (time limit, memory cap in bytes).
+    pub fn limits(&self, manifest: &Manifest) -> (Duration, u64) {
+        (manifest.timeout.unwrap_or(self.defaults.timeout), manifest.memory.unwrap_or(self.defaults.memory))
+    }
+
     /// Problems found by the last discovery (manifest errors and warnings).
     pub fn problems(&self) -> Vec<Problem> {
         read(&self.problems).clone()
@@ -357,15 +386,33 @@ impl Registry {
     /// Reloads the function in one folder: re-reads its manifest and plugin.
     /// An invalid manifest keeps the last good one serving and records the
     /// problem; `None` when the folder holds no function (or no longer).
-    pub fn reload_dir(&self, dir: &Path) -> Option<(String, Load)> {
+    /// Its problems replace that folder's in [`Registry::problems`]; the
+    /// ones not reported before come back in [`Reloaded::new_problems`].
+    pub fn reload_dir(&self, dir: &Path) -> Option<Reloaded> {
         let (manifest, problems) = discovery::load(dir, self.defaults.reserved);
-        if let Some(manifest) = manifest {
-            let name = manifest.name.clone();
-            return Some((name, self.load(manifest)));
-        }
-        let function = self.by_dir(dir)?;
-        let manifest = function.manifest();
-        Some((function.name.clone(), self.fail(&function, manifest, LoadError::Manifest(problems))))
+        let new_problems = self.replace_problems(dir, &problems);
+        let (name, load) = match manifest {
+            Some(manifest) => (manifest.name.clone(), self.load(manifest)),
+            None => {
+                let function = self.by_dir(dir)?;
+                let manifest = function.manifest();
+                let failed = self.fail(&function, manifest, LoadError::Manifest(problems));
+                (function.name.clone(), failed)
+            }
+        };
+        Some(Reloaded { name, load, new_problems })
+    }
+
+    /// Puts `problems` in place of those of the files in `dir`; returns
+    /// the ones that were not there (logged as warnings).
+    fn replace_problems(&self, dir: &Path, problems: &[Problem]) -> Vec<Problem> {
+        let mut all = write(&self.problems);
+        let fresh: Vec<Problem> = problems.iter().filter(|p| !all.contains(p)).cloned().collect();
+        all.retain(|p| !p.file.starts_with(dir));
+        all.extend(problems.iter().cloned());
+        drop(all);
+        fresh.iter().for_each(|problem| log::warn!("{problem}"));
+        fresh
     }
 
     /// Loads one function's manifest and plugin beside its current version.
@@ -375,8 +422,15 @@ impl Registry {
         let bytes = match discovery::read_plugin(&manifest) {
             Ok(bytes) => bytes,
             Err(message) => {
+                // Expected before the first build: said at info, with how.
+                let unbuilt = manifest.build.is_some() && !manifest.plugin.exists();
+                let message = match unbuilt {
+                    true => format!("{message} (not built yet: `alyx build {}`)", manifest.name),
+                    false => message,
+                };
                 let error = LoadError::Read { path: manifest.plugin.clone(), message };
-                return self.fail(&function, manifest, error);
+                let level = if unbuilt { log::Level::Info } else { log::Level::Warn };
+                return self.fail_at(level, &function, manifest, error);
             }
         };
         let plugin =
@@ -384,14 +438,22 @@ impl Registry {
         if function.current().is_some_and(|v| v.plugin.hash == plugin.hash && *v.manifest == *manifest) {
             return Load::Unchanged;
         }
-        match self
-            .compile(&manifest, bytes)
-            .and_then(|p| Pool::new(p, function.vars.clone(), self.defaults.instances))
-        {
+        let compiled = match self.compile(&manifest, bytes) {
+            Ok(plugin) => plugin,
+            Err(error) => return self.fail(&function, manifest, LoadError::Plugin(error)),
+        };
+        let exports = compiled.exports();
+        if !exports.contains(&manifest.entrypoint) {
+            let error = LoadError::NoEntrypoint { entrypoint: manifest.entrypoint.clone(), exports };
+            return self.fail(&function, manifest, error);
+        }
+        match Pool::new(compiled, function.vars.clone(), self.defaults.instances) {
             Ok(pool) => {
                 let hash = plugin.hash.clone();
+                if !function.swap(Version { manifest, pool: Arc::new(pool), plugin }) {
+                    return Load::Unchanged;
+                }
                 log::info!("{}: loaded (plugin {})", function.name, &hash[..12]);
-                function.swap(Version { manifest, pool: Arc::new(pool), plugin });
                 self.changed();
                 function.stats.record_reload("ok");
                 Load::Loaded { hash }
@@ -402,7 +464,18 @@ impl Registry {
 
     /// Records a failed load; the running version (if any) keeps serving.
     fn fail(&self, function: &Function, manifest: Arc<Manifest>, error: LoadError) -> Load {
-        log::warn!("{}: {error}", function.name);
+        self.fail_at(log::Level::Warn, function, manifest, error)
+    }
+
+    /// [`Registry::fail`], logged at `level`.
+    fn fail_at(
+        &self,
+        level: log::Level,
+        function: &Function,
+        manifest: Arc<Manifest>,
+        error: LoadError,
+    ) -> Load {
+        log::log!(level, "{}: {error}", function.name);
         function.failed(manifest, error.clone());
         function.stats.record_reload("failed");
         Load::Failed { error, serving: function.current().map(|v| v.plugin.hash.clone()) }
@@ -419,11 +492,8 @@ impl Registry {
 
     fn compile(&self, manifest: &Manifest, wasm: Vec<u8>) -> Result<Plugin, runtime::Error> {
         let mut spec = PluginSpec::new(&manifest.name, wasm);
-        spec.limits = Limits {
-            timeout: Some(manifest.timeout.unwrap_or(self.defaults.timeout)),
-            memory_bytes: manifest.memory.unwrap_or(self.defaults.memory),
-            ..Limits::default()
-        };
+        let (timeout, memory_bytes) = self.limits(manifest);
+        spec.limits = Limits { timeout: Some(timeout), memory_bytes, ..Limits::default() };
         spec.config = manifest.config.clone();
         spec.allowed_hosts = manifest.allowed_hosts.clone();
         spec.log_level = self.defaults.log_level;
@@ -431,6 +501,15 @@ impl Registry {
         spec.engines = spec.engines.min(self.defaults.instances);
         Plugin::compile(spec)
     }
+}
+
+/// What reloading one function folder did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reloaded {
+    pub name: String,
+    pub load: Load,
+    /// Problems of its manifest not reported by the reload before.
+    pub new_problems: Vec<Problem>,
 }
 
 /// What loading one function did.
@@ -530,7 +609,10 @@ mod tests {
     fn a_snapshot_taken_before_a_reload_keeps_its_version() {
         let root = TempDir::new("registry");
         root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: handle\n");
-        root.write("f/plugin.wat", HELLO);
+        root.write(
+            "f/plugin.wat",
+            HELLO.replace(r#"(export "handle")"#, r#"(export "handle") (export "other")"#),
+        );
         let registry = registry(&root);
         registry.reload();
         let f = registry.get("f").unwrap();
@@ -570,6 +652,43 @@ mod tests {
     }
 
     #[test]
+    fn a_plugin_without_its_entrypoint_is_not_loaded_and_its_exports_are_named() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat\nentrypoint: greet");
+        root.write("f/plugin.wat", HELLO);
+        let registry = registry(&root);
+        assert_eq!(registry.reload().failed, ["f"]);
+        let error = registry.get("f").unwrap().last_error().unwrap();
+        assert_eq!(
+            error,
+            LoadError::NoEntrypoint { entrypoint: "greet".into(), exports: vec!["handle".into()] }
+        );
+        assert_eq!(
+            error.to_string(),
+            "the plugin has no export \"greet\" to call (its callable exports: handle); \
+             set `entrypoint:` in the manifest to one of them"
+        );
+    }
+
+    #[test]
+    fn a_second_load_of_what_serves_already_swaps_nothing() {
+        let root = TempDir::new("registry");
+        root.write("f/manifest.yaml", "plugin: plugin.wat");
+        root.write("f/plugin.wat", HELLO);
+        let registry = registry(&root);
+        registry.reload();
+        let f = registry.get("f").unwrap();
+        let serving = f.current().unwrap();
+        let same = Version {
+            manifest: serving.manifest.clone(),
+            pool: serving.pool.clone(),
+            plugin: serving.plugin.clone(),
+        };
+        assert!(!f.swap(same), "the load that lost the race is unchanged");
+        assert!(Arc::ptr_eq(&f.current().unwrap(), &serving));
+    }
+
+    #[test]
     fn a_manifest_change_alone_is_a_new_version() {
         let root = TempDir::new("registry");
         root.write("f/manifest.yaml", "plugin: plugin.wat");
@@ -577,7 +696,8 @@ mod tests {
         let registry = registry(&root);
         registry.reload();
         root.write("f/manifest.yaml", "plugin: plugin.wat\nenv: {A: b}");
-        assert!(matches!(registry.reload_dir(&root.path().join("f")), Some((_, Load::Loaded { .. }))));
+        let reloaded = registry.reload_dir(&root.path().join("f")).map(|r| r.load);
+        assert!(matches!(reloaded, Some(Load::Loaded { .. })));
         let version = registry.get("f").unwrap().current().unwrap();
         assert_eq!(version.manifest.env.get("A").map(String::as_str), Some("b"));
     }

@@ -89,7 +89,8 @@ pub fn start_server(
     let bound = front::bind(&config.listen)?;
     let alyx_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", bound.addr()));
     let tokens = Arc::new(InternalTokens::new());
-    let invoker = Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history));
+    let invoker =
+        Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history).echoing(config.echo));
     let events = Arc::new(Events::start(invoker.clone(), data.path(), &event_settings(config))?);
     let (schedules, scheduler) = match start_schedules(config, data.path(), &invoker) {
         Ok(started) => started,

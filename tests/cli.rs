@@ -6,6 +6,7 @@ mod common;
 
 use common::run::{Run, alyx, alyx_in};
 use common::{TempDir, plugin_path};
+use serde_json::Value;
 
 fn call(file: &str, export: &str, extra: &[&str]) -> Run {
     let path = plugin_path(file);
@@ -140,7 +141,7 @@ fn build_runs_manifest_builds_and_fails_when_one_fails() {
 
 #[test]
 fn every_command_has_its_own_help_also_through_alyx_help() {
-    for command in ["serve", "dev", "validate", "build", "call"] {
+    for command in ["new", "serve", "dev", "validate", "build", "call"] {
         let own = alyx(&[command, "--help"], None);
         own.expect(0);
         assert!(own.stdout().starts_with(&format!("usage: alyx {command}")), "{}", own.stdout());
@@ -148,6 +149,17 @@ fn every_command_has_its_own_help_also_through_alyx_help() {
         assert_eq!(through_help.expect(0).stdout(), own.stdout());
     }
     alyx(&["help", "nope"], None).expect(2);
+}
+
+#[test]
+fn the_manifest_reference_is_printed_by_its_command_and_by_help() {
+    let reference = alyx(&["manifest"], None);
+    let text = reference.expect(0).stdout();
+    for field in ["name:", "entrypoint:", "allowed_hosts:", "build:", "schedules:"] {
+        assert!(text.lines().any(|line| line.starts_with(field)), "{field} in {text}");
+    }
+    assert_eq!(alyx(&["help", "manifest"], None).expect(0).stdout(), text);
+    assert!(alyx(&["manifest", "--help"], None).expect(0).stdout().starts_with("usage: alyx manifest"));
 }
 
 #[test]
@@ -175,7 +187,11 @@ fn validate_reads_the_same_configuration_as_serve() {
     run.expect(1);
     assert!(run.stdout().contains("bad/manifest.yaml: timeout:"), "the dir from alyx.yaml: {}", run.stdout());
     let run = alyx_in(&dir, &[("ALYX_DIR", "other")], &["validate"]);
-    assert_eq!(run.expect(0).stdout(), "0 functions ok, 0 problems\n", "the environment beats the file");
+    assert_eq!(
+        run.expect(0).stdout(),
+        "0 functions ok, 0 errors, 0 warnings\n",
+        "the environment beats the file"
+    );
     dir.write("alyx.yaml", "wrokers: 2\n");
     let run = alyx_in(&dir, &[], &["validate"]);
     run.expect(2);
@@ -184,4 +200,159 @@ fn validate_reads_the_same_configuration_as_serve() {
         "{}",
         run.stderr()
     );
+}
+
+#[test]
+fn validate_fails_on_errors_and_on_warnings_only_when_strict() {
+    let dir = TempDir::new("cli-validate-warnings");
+    dir.write("fns/echo/plugin.wat", std::fs::read(plugin_path("echo.wat")).unwrap());
+    dir.write("fns/echo/manifest.yaml", "entrypoint: echo\nplugin: plugin.wat\ntimout: 2s\n");
+    let run = alyx_in(&dir, &[], &["validate", "fns"]);
+    let lines: Vec<String> = run.expect(0).stdout().lines().map(String::from).collect();
+    assert!(
+        lines[0].ends_with("warning: timout: unknown field (did you mean `timeout`?); it is ignored"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], "1 function ok, 0 errors, 1 warning");
+    alyx_in(&dir, &[], &["validate", "fns", "--strict"]).expect(1);
+    dir.write("fns/bad/manifest.yaml", "timeout: soon\n");
+    let run = alyx_in(&dir, &[], &["validate", "fns"]);
+    assert!(run.expect(1).stdout().ends_with("1 function ok, 1 error, 1 warning\n"), "{}", run.stdout());
+}
+
+// --- alyx call FUNCTION ------------------------------------------------------
+
+/// A functions folder with `name` running `export` of a test plugin.
+fn function(dir: &TempDir, name: &str, plugin: &str, export: &str, extra: &str) {
+    dir.write(&format!("functions/{name}/plugin.wat"), std::fs::read(plugin_path(plugin)).unwrap());
+    let manifest = format!("entrypoint: {export}\nplugin: plugin.wat\n{extra}");
+    dir.write(&format!("functions/{name}/manifest.yaml"), manifest);
+}
+
+fn envelope(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout()))
+}
+
+#[test]
+fn call_a_function_by_name_or_folder_with_its_envelope() {
+    let dir = TempDir::new("cli-call-function");
+    function(&dir, "echo", "echo.wat", "echo", "env: {STAGE: test}\n");
+    let run = alyx_in(&dir, &[], &["call", "echo", "--input", r#"{"name": "Ada"}"#]);
+    let seen = &envelope(run.expect(0))["output"];
+    assert_eq!((seen["function"].clone(), seen["input"]["name"].clone()), ("echo".into(), "Ada".into()));
+    assert_eq!(
+        (seen["context"]["env"]["STAGE"].clone(), seen["context"]["auth"].clone()),
+        ("test".into(), Value::Null)
+    );
+    let other = TempDir::new("cli-call-elsewhere");
+    let folder = dir.join("functions/echo");
+    let run = alyx_in(&other, &[], &["call", folder.to_str().unwrap()]);
+    assert_eq!(envelope(run.expect(0))["output"]["input"], Value::Null, "a folder, and no input is null");
+    let functions = dir.join("functions");
+    let run = alyx_in(&other, &[], &["call", "echo", "--dir", functions.to_str().unwrap(), "--input", "[1]"]);
+    assert_eq!(envelope(run.expect(0))["output"]["input"], serde_json::json!([1]), "a name in --dir");
+}
+
+#[test]
+fn call_a_function_applies_its_config_and_allowed_hosts() {
+    let dir = TempDir::new("cli-call-manifest");
+    function(&dir, "configured", "respond.wat", "respond", "config: {response: '{\"greeting\": \"hi\"}'}\n");
+    let run = alyx_in(&dir, &[], &["call", "configured"]);
+    assert_eq!(envelope(run.expect(0))["output"], serde_json::json!({"greeting": "hi"}));
+    // fetch GETs <alyx_url>/health: 127.0.0.1, which only the second allows.
+    let fetch = std::fs::read_to_string(format!(
+        "{}/testdata/functions/fetch/plugin.wat",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    dir.write("functions/denied/plugin.wat", fetch.as_ref().unwrap());
+    dir.write(
+        "functions/denied/manifest.yaml",
+        "entrypoint: handle\nplugin: plugin.wat\nallowed_hosts: [localhost]\n",
+    );
+    dir.write("functions/allowed/plugin.wat", fetch.as_ref().unwrap());
+    dir.write(
+        "functions/allowed/manifest.yaml",
+        "entrypoint: handle\nplugin: plugin.wat\nallowed_hosts: [127.0.0.1]\ntimeout: 5s\n",
+    );
+    let denied = alyx_in(&dir, &[], &["call", "denied"]);
+    let message = envelope(denied.expect(1))["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("is not in allowed_hosts"), "{message}");
+    let allowed = alyx_in(&dir, &[], &["call", "allowed"]);
+    let body = envelope(&allowed);
+    assert!(
+        !body["error"]["message"].as_str().unwrap_or_default().contains("is not in allowed_hosts"),
+        "{body}"
+    );
+}
+
+#[test]
+fn call_a_function_refuses_plugin_flags_and_unknown_names() {
+    let dir = TempDir::new("cli-call-refusals");
+    function(&dir, "echo", "echo.wat", "echo", "");
+    let run = alyx_in(&dir, &[], &["call", "echo", "--config", "a=b"]);
+    assert!(run.expect(2).stderr().starts_with("alyx call: --config is for plugins"), "{}", run.stderr());
+    let run = alyx_in(&dir, &[], &["call", "nothere"]);
+    assert!(run.expect(2).stderr().contains("no function \"nothere\" in \"functions\""), "{}", run.stderr());
+    dir.write("functions/broken/manifest.yaml", "timeout: soon\n");
+    let run = alyx_in(&dir, &[], &["call", "broken"]);
+    assert!(run.expect(1).stderr().contains("timeout:"), "{}", run.stderr());
+}
+
+#[test]
+fn serve_and_dev_refuse_a_functions_folder_that_does_not_exist() {
+    let dir = TempDir::new("cli-no-folder");
+    for command in ["serve", "dev"] {
+        let run = alyx_in(&dir, &[], &[command, "--dir", "nowhere", "--listen", "127.0.0.1:0"]);
+        let expected = format!("alyx {command}: dir: the functions folder nowhere does not exist");
+        assert!(run.expect(2).stderr().starts_with(&expected), "{}", run.stderr());
+    }
+}
+
+// --- alyx new ------------------------------------------------------------------
+
+const LANGS: [&str; 6] = ["assemblyscript", "rust", "go", "js", "c", "zig"];
+
+#[test]
+fn new_writes_a_function_folder_that_validates_for_every_language() {
+    for lang in LANGS {
+        let dir = TempDir::new("cli-new");
+        let run = alyx_in(&dir, &[], &["new", "greeter", "--lang", lang]);
+        assert!(
+            run.expect(0).stdout().starts_with(&format!("created functions/greeter ({lang})")),
+            "{}",
+            run.stdout()
+        );
+        let manifest = std::fs::read_to_string(dir.join("functions/greeter/manifest.yaml")).unwrap();
+        assert!(manifest.contains("build: {command: make"), "{lang}: {manifest}");
+        assert!(
+            dir.join("functions/greeter/Makefile").is_file()
+                && dir.join("functions/greeter/README.md").is_file()
+        );
+        let run = alyx_in(&dir, &[], &["validate"]);
+        let out = run.expect(0).stdout();
+        assert!(
+            out.ends_with("1 function ok, 0 errors, 1 warning\n"),
+            "{lang}: not built yet is a warning only: {out}"
+        );
+        assert!(out.contains("not built yet"), "{lang}: {out}");
+    }
+}
+
+#[test]
+fn new_lists_its_languages_and_refuses_what_it_cannot_write() {
+    let list = alyx(&["new", "--list"], None);
+    let text = list.expect(0).stdout();
+    for lang in LANGS {
+        assert!(text.lines().any(|l| l.starts_with(lang) && l.contains("needs")), "{lang}: {text}");
+    }
+    let dir = TempDir::new("cli-new-refusals");
+    let refused = |args: &[&str], message: &str| {
+        let run = alyx_in(&dir, &[], args);
+        assert!(run.expect(2).stderr().starts_with(message), "{}", run.stderr());
+    };
+    refused(&["new", "x", "--lang", "cobol"], "alyx new: no template for \"cobol\"");
+    refused(&["new", "Bad Name"], "alyx new: \"Bad Name\" cannot name a function");
+    refused(&["new", "stats"], "alyx new: \"stats\" is reserved");
+    alyx_in(&dir, &[], &["new", "twice"]).expect(0);
+    refused(&["new", "twice"], "alyx new: functions/twice exists already");
 }

@@ -241,4 +241,56 @@ fn functions_without_a_built_plugin_are_built_at_start() {
     alyx.expect_line("fresh: build ok");
     alyx.wait_for("the built plugin", |a| describe(a, "fresh")["status"] == "loaded");
     assert_eq!(answer(&alyx, "fresh"), "zeta");
+    let (_, stderr) = alyx.terminate();
+    let warned = stderr.lines().any(|line| line.contains("WARN") && line.contains("fresh"));
+    assert!(!warned, "a plugin not built yet is no warning: {stderr}");
+    assert!(stderr.contains("not built yet: `alyx build fresh`"), "{stderr}");
+}
+
+#[test]
+fn a_manifest_reload_keeps_its_warnings() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    edit(&alyx, "word/manifest.yaml", &format!("name: word\ntimout: 2s\n{MANIFEST}"));
+    let line = alyx.expect_line("timout");
+    assert!(line.contains("warning: timout: unknown field (did you mean `timeout`?)"), "{line}");
+    let problems = alyx.get("/api/functions").1["problems"].clone();
+    let listed = problems.as_array().unwrap().iter().filter_map(Value::as_str).any(|p| p.contains("timout"));
+    assert!(listed, "the warning is listed after the reload: {problems}");
+    edit(&alyx, "word/manifest.yaml", &format!("name: word\n{MANIFEST}"));
+    alyx.wait_for("the warning to go", |a| a.get("/api/functions").1["problems"] == serde_json::json!([]));
+}
+
+#[test]
+fn every_call_prints_a_line_with_its_logs_and_failures_their_code() {
+    let alyx = Folder::new()
+        .function("talk", "logs.wat", "log", "")
+        .function("fails", "errors.wat", "error_rc1", "")
+        .dev(&[]);
+    alyx.expect_line("watching");
+    alyx.post("/api/functions/talk", "");
+    let line = alyx.expect_line("talk (http): ");
+    assert!(line.starts_with("talk (http): ok in ") && line.ends_with(" ms"), "{line}");
+    assert_eq!(alyx.expect_line("info line"), "    info  info line");
+    assert_eq!(alyx.expect_line("warn line"), "    warn  warn line");
+    alyx.post("/api/functions/fails", "");
+    let line = alyx.expect_line("fails (http): ");
+    assert!(
+        line.starts_with("fails (http): error in ") && line.ends_with(": PLUGIN_ERROR: bad input"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_function_added_while_running_is_built_like_those_at_start() {
+    let alyx = word_function(Folder::new(), "word", "alpha").dev(&[]);
+    alyx.expect_line("watching");
+    let dir = alyx.folder.0.join("late");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/word.txt"), "eta").unwrap();
+    std::fs::write(dir.join("build.sh"), include_str!("../testdata/build/word.sh")).unwrap();
+    std::fs::write(dir.join("manifest.yaml"), format!("name: late\n{MANIFEST}")).unwrap();
+    alyx.expect_line("late: build ok");
+    alyx.wait_for("the built plugin", |a| describe(a, "late")["status"] == "loaded");
+    assert_eq!(answer(&alyx, "late"), "eta");
 }

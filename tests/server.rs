@@ -9,7 +9,6 @@ use std::process::Command;
 use serde_json::Value;
 
 use common::alyx::Folder;
-use common::plugin_bytes;
 
 fn examples() -> Folder {
     let folder = Folder::new();
@@ -175,7 +174,10 @@ fn reload_needs_the_admin_token_and_picks_up_new_functions() {
     assert_eq!(alyx.post_auth("/api/functions/reload", "nope").0, 401);
     let dir = alyx.folder.0.join("late");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("plugin.wasm"), wat::parse_bytes(&plugin_bytes("errors.wat")).unwrap()).unwrap();
+    // A lone .wasm: a function with every default, so it exports `handle`.
+    let hello =
+        std::fs::read(format!("{}/testdata/functions/hello/plugin.wat", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    std::fs::write(dir.join("plugin.wasm"), wat::parse_bytes(&hello).unwrap()).unwrap();
     let (status, body) = alyx.post_auth("/api/functions/reload", "s3cret");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["loaded"], serde_json::json!(["late"]));
@@ -284,4 +286,68 @@ fn validate_reports_problems_and_fails() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn a_failing_function_chooses_a_4xx_status_and_only_that() {
+    let answer = |response: &str| {
+        let config = format!("config: {{response: '{response}'}}\n");
+        let alyx = Folder::new().function("f", "respond.wat", "respond", &config).serve(&[]);
+        let (status, body) = alyx.post("/api/functions/f", "");
+        assert_eq!(body["success"], false, "{body}");
+        (status, body["error"]["code"].as_str().unwrap_or_default().to_string())
+    };
+    let chosen = r#"{"success": false, "error": {"code": "BAD_NAME", "message": "no", "status": 422}}"#;
+    assert_eq!(answer(chosen), (422, "BAD_NAME".into()));
+    let server_status = r#"{"success": false, "error": {"code": "DOWN", "status": 503}}"#;
+    assert_eq!(answer(server_status), (500, "DOWN".into()), "a 5xx is not the function's to choose");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_and_failures_say_code_and_message() {
+    let alyx =
+        Folder::new().function("fails", "errors.wat", "error_rc1", "").serve(&["--log-format", "json"]);
+    assert_eq!(alyx.post("/api/functions/fails", "").0, 500);
+    let (code, stderr) = alyx.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["time"].is_string() && l["target"].is_string()), "{stderr}");
+    let failure =
+        lines.iter().find(|l| l["message"].as_str().unwrap_or("").starts_with("fails (http): error"));
+    let failure = failure.unwrap_or_else(|| panic!("no warning for the failed call: {stderr}"));
+    assert_eq!(failure["level"], "WARN");
+    assert!(failure["message"].as_str().unwrap().contains("PLUGIN_ERROR: bad input"), "{failure}");
+}
+
+#[test]
+fn a_function_sees_which_named_api_key_called_it() {
+    let alyx =
+        Folder::new().function("echo", "echo.wat", "echo", "").serve(&["--api-keys", "ci:s3cret,pl41n"]);
+    let auth =
+        |token: &str| alyx.post_auth("/api/functions/echo", token).1["output"]["context"]["auth"].clone();
+    assert_eq!(auth("s3cret"), serde_json::json!({"type": "api_key", "key": "ci"}));
+    assert_eq!(auth("pl41n"), serde_json::json!({"type": "api_key", "key": "key2"}), "named by position");
+    assert_eq!(alyx.post("/api/functions/echo", "").0, 401);
+}
+
+#[test]
+fn a_functions_limits_are_the_ones_its_calls_run_under() {
+    let alyx = Folder::new()
+        .function("plain", "echo.wat", "echo", "")
+        .function("own", "echo.wat", "echo", "timeout: 2s\nmemory: 1MiB\n")
+        .serve(&["--timeout", "7s", "--memory", "64MiB"]);
+    let limits = |name: &str| alyx.get(&format!("/api/functions/{name}")).1["limits"].clone();
+    assert_eq!(
+        limits("plain"),
+        serde_json::json!({"timeout_ms": 7000, "memory_bytes": 64 << 20}),
+        "the server's"
+    );
+    assert_eq!(
+        limits("own"),
+        serde_json::json!({"timeout_ms": 2000, "memory_bytes": 1 << 20}),
+        "the manifest's"
+    );
 }

@@ -12,9 +12,18 @@ use crate::runtime::{self, LogLevel, LogLine, ModuleSource, Plugin, PluginSpec};
 use crate::units::{parse_duration, parse_pages_or_size};
 
 pub const USAGE: &str = "\
-usage: alyx call <plugin.wasm> <export> [options]
+usage: alyx call <FUNCTION> [--input JSON] [--dir DIR]
+       alyx call <plugin.wasm> <export> [options]
 
-Calls <export> of an Extism plugin (a .wasm binary or .wat text) and writes
+With one argument, calls a function as the server would: FUNCTION is a
+function folder, or the name of one in --dir (default ./functions). Its
+manifest applies (entrypoint, config, allowed hosts, env, limits); the
+input (--input, --input-file or --stdin; JSON, empty = null) becomes the
+request envelope's `input`, and the response envelope is printed, as
+`POST /api/functions/NAME` answers it. context.auth is null and alyx_url
+is http://127.0.0.1:8090. Exits 1 if the call failed.
+
+With two, calls <export> of an Extism plugin (a .wasm binary or .wat text) and writes
 its output to stdout. Plugin logs go to stderr. On failure the error kind and
 message go to stderr and the exit code is non-zero (the plugin's own code
 when it called proc_exit).
@@ -38,6 +47,8 @@ options:
                              (default: info)
       --loop N               call N times on one instance, one output a line
       --http-response-headers  let the plugin read response headers
+      --dir DIR              where a FUNCTION name is looked up
+                             (default: ./functions)
   -h, --help                 show this help";
 
 /// `alyx call`, parsed.
@@ -81,6 +92,7 @@ pub fn options() -> &'static [Opt] {
         Opt::value("log-level"),
         Opt::value("loop"),
         Opt::switch("http-response-headers"),
+        Opt::value("dir"),
     ];
     OPTIONS
 }
@@ -91,7 +103,10 @@ pub fn help() -> String {
 
 /// `alyx call`: parse, call, print; the exit code is the plugin's own.
 pub fn run(args: Args) -> Result<i32, Error> {
-    call(&parse(&args)?)
+    match args.positionals.as_slice() {
+        [function] => super::call_function::run(function, &args),
+        _ => call(&parse(&args)?),
+    }
 }
 
 fn usage(message: String) -> Error {
@@ -100,8 +115,9 @@ fn usage(message: String) -> Error {
 
 /// Typed options from the arguments after `call`.
 pub fn parse(args: &Args) -> Result<CallOptions, Error> {
-    let [plugin, export] = <[String; 2]>::try_from(args.positionals.clone())
-        .map_err(|p| usage(format!("expected <plugin.wasm> <export>, got {} arguments", p.len())))?;
+    let [plugin, export] = <[String; 2]>::try_from(args.positionals.clone()).map_err(|p| {
+        usage(format!("expected <FUNCTION> or <plugin.wasm> <export>, got {} arguments", p.len()))
+    })?;
     let mut o = CallOptions {
         plugin,
         export,
@@ -116,13 +132,9 @@ pub fn parse(args: &Args) -> Result<CallOptions, Error> {
         repeat: 1,
         http_response_headers: args.flag("http-response-headers"),
     };
-    for (name, value) in &args.options {
-        o.input = match (*name, value) {
-            ("input", Some(text)) => InputSource::Text(text.clone()),
-            ("input-file", Some(path)) => InputSource::File(path.clone()),
-            ("stdin", _) => InputSource::Stdin,
-            _ => continue,
-        };
+    o.input = input_source(args);
+    if args.value("dir").is_some() {
+        return Err(usage("--dir is for calling a function by name: alyx call NAME --dir DIR".into()));
     }
     for pair in args.values("config") {
         let (k, v) = split_pair(pair, "--config wants KEY=VALUE")?;
@@ -149,6 +161,20 @@ pub fn parse(args: &Args) -> Result<CallOptions, Error> {
         o.repeat = n.ok_or_else(|| usage("--loop wants a number above 0".into()))?;
     }
     Ok(o)
+}
+
+/// `--input`, `--input-file` or `--stdin`, the last given; else empty.
+pub fn input_source(args: &Args) -> InputSource {
+    let mut source = InputSource::Text(String::new());
+    for (name, value) in &args.options {
+        source = match (*name, value) {
+            ("input", Some(text)) => InputSource::Text(text.clone()),
+            ("input-file", Some(path)) => InputSource::File(path.clone()),
+            ("stdin", _) => InputSource::Stdin,
+            _ => continue,
+        };
+    }
+    source
 }
 
 fn split_pair(pair: &str, wants: &str) -> Result<(String, String), Error> {
@@ -219,7 +245,7 @@ fn read_file(path: &str) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })
 }
 
-fn read_input(source: &InputSource) -> Result<Vec<u8>, Error> {
+pub fn read_input(source: &InputSource) -> Result<Vec<u8>, Error> {
     match source {
         InputSource::Text(text) => Ok(text.as_bytes().to_vec()),
         InputSource::File(path) => read_file(path),

@@ -10,7 +10,9 @@ const USAGE: &str = "usage: alyx dev [options]
 Serves the functions like `alyx serve` and watches the folder: a change to
 a function's build.watch sources runs its build, a new plugin or manifest
 is loaded beside the running version and swapped in only if it works, and
-new or removed function folders are picked up. SIGINT or SIGTERM kills
+new or removed function folders are picked up. Every call prints one line
+(function, trigger, outcome, duration; a failure's code and message) with
+the function's log lines under it. SIGINT or SIGTERM kills
 running builds and stops within the grace period.
 ";
 
@@ -20,5 +22,6 @@ pub fn help() -> String {
 
 pub fn run(args: Args) -> Result<i32, Error> {
     super::no_positionals(&args)?;
-    super::serve::serve(config::load(&args)?, true)
+    let config = config::ServeConfig { echo: crate::echo::Echo::Terminal, ..config::load(&args)? };
+    super::serve::serve(config, true)
 }

@@ -4,7 +4,10 @@
 
 pub mod build;
 pub mod call;
+pub mod call_function;
 pub mod dev;
+pub mod manifest;
+pub mod new;
 pub mod serve;
 pub mod validate;
 
@@ -23,6 +26,14 @@ pub struct Command {
 
 pub const COMMANDS: &[Command] = &[
     Command {
+        name: "new",
+        synopsis: "alyx new NAME [--lang L] [--dir DIR]",
+        summary: "write a new function folder from a template (--list: languages)",
+        options: new::options,
+        help: new::help,
+        run: new::run,
+    },
+    Command {
         name: "serve",
         synopsis: "alyx serve [options]",
         summary: "serve the functions folder over HTTP",
@@ -40,9 +51,9 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "validate",
-        synopsis: "alyx validate [DIR] [options]",
+        synopsis: "alyx validate [DIR] [--strict] [options]",
         summary: "report every problem in a functions folder",
-        options: crate::config::options,
+        options: validate::options,
         help: validate::help,
         run: validate::run,
     },
@@ -56,11 +67,19 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "call",
-        synopsis: "alyx call <plugin.wasm> <export> [options]",
-        summary: "call one export of an Extism plugin",
+        synopsis: "alyx call FUNCTION | PLUGIN EXPORT",
+        summary: "call a function as the server would, or one export of a plugin",
         options: call::options,
         help: call::help,
         run: call::run,
+    },
+    Command {
+        name: "manifest",
+        synopsis: "alyx manifest",
+        summary: "print the manifest reference (every field, its default)",
+        options: manifest::options,
+        help: manifest::help,
+        run: manifest::run,
     },
 ];
 

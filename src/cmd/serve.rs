@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, mpsc};
 
 use crate::cli::Args;
-use crate::config::{self, ServeConfig};
+use crate::config::{self, LogFormat, ServeConfig};
 use crate::error::Error;
 use crate::janitor::Janitor;
 use crate::registry::Registry;
@@ -34,7 +34,12 @@ pub fn run(args: Args) -> Result<i32, Error> {
 
 /// Serves until a signal; with `dev`, runs the dev loop beside.
 pub fn serve(config: ServeConfig, dev: bool) -> Result<i32, Error> {
-    init_logging();
+    if !config.dir.is_dir() {
+        let dir = config.dir.display();
+        let fix = "create it, pass --dir DIR, or run `alyx new NAME` to make one with a function";
+        return Err(Error::Config(format!("dir: the functions folder {dir} does not exist ({fix})")));
+    }
+    init_logging(config.log_format);
     let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop.send(());
@@ -81,17 +86,29 @@ fn say(line: &str) {
     let _ = std::io::stdout().flush();
 }
 
-/// `[2026-11-25T20:11:07.783Z INFO  alyx::registry] message` on stderr,
-/// filtered by `RUST_LOG` (default `info`). The time is formatted by
-/// `units` (env_logger's own timestamps would pull in another crate).
-fn init_logging() {
+/// `[2026-11-25T20:11:07.783Z INFO  alyx::registry] message` on stderr, or
+/// one JSON object per line (`--log-format json`), filtered by `RUST_LOG`
+/// (default `info`). The time is formatted by `units` (env_logger's own
+/// timestamps would pull in another crate).
+fn init_logging(format: LogFormat) {
     use std::io::Write as _;
     let env = env_logger::Env::default().default_filter_or("info");
     let _ = env_logger::Builder::from_env(env)
-        .format(|out, record| {
+        .format(move |out, record| {
             let at = crate::units::format_rfc3339_millis(std::time::SystemTime::now());
             let (level, target) = (record.level(), record.target());
-            writeln!(out, "[{at} {level:<5} {target}] {}", record.args())
+            match format {
+                LogFormat::Text => writeln!(out, "[{at} {level:<5} {target}] {}", record.args()),
+                LogFormat::Json => {
+                    let line = serde_json::json!({
+                        "time": at,
+                        "level": level.as_str(),
+                        "target": target,
+                        "message": record.args().to_string(),
+                    });
+                    writeln!(out, "{line}")
+                }
+            }
         })
         .try_init();
 }

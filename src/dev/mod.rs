@@ -36,8 +36,11 @@ pub struct DevOptions {
 /// What the plugins watcher reacts to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum PluginEvent {
-    /// A function's plugin or manifest changed.
-    Function(PathBuf),
+    /// A function's manifest changed.
+    Manifest(PathBuf),
+    /// A function's plugin changed. Ignored while its build runs: the
+    /// build writes it and loads it itself (two loads would race).
+    Plugin(PathBuf),
     /// A folder appeared or disappeared: rediscover.
     Rescan,
 }
@@ -90,21 +93,15 @@ pub fn start(registry: Arc<Registry>, root: &Path, options: DevOptions) -> Resul
         move |path| source_of(&r, &classify.generated, &root_path, path),
         move |dirs| dirs.into_iter().for_each(|dir| b.request(dir)),
     )?;
-    let (r, root_path) = (registry.clone(), root.to_path_buf());
+    let (r, root_path, b) = (registry.clone(), root.to_path_buf(), builder.clone());
     let plugins = Watcher::start(
         "plugins",
         root,
         options.plugin_delay,
         move |path| plugin_event(&r, &root_path, path),
-        move |events| reload(&registry, events),
+        move |events| reload(&b, events),
     )?;
-    // A fresh checkout has sources but no plugins yet: build what is missing.
-    for function in builder.registry.list() {
-        let manifest = function.manifest();
-        if manifest.build.is_some() && function.current().is_none() {
-            builder.request(manifest.dir.clone());
-        }
-    }
+    builder.build_missing();
     Ok(DevLoop { sources: Some(sources), plugins: Some(plugins), builder })
 }
 
@@ -128,7 +125,8 @@ fn plugin_event(registry: &Registry, root: &Path, path: &Path) -> Option<PluginE
     let dir = function_dir(root, path)?;
     let is_manifest = path.file_name().is_some_and(|n| n == crate::manifest::FILE_NAME);
     match registry.by_dir(&dir) {
-        Some(f) if is_manifest || f.manifest().plugin == path => Some(PluginEvent::Function(dir)),
+        Some(_) if is_manifest => Some(PluginEvent::Manifest(dir)),
+        Some(f) if f.manifest().plugin == path => Some(PluginEvent::Plugin(dir)),
         Some(_) => None,
         None => {
             let plugin_like = path.extension().is_some_and(|e| e == "wasm" || e == "wat");
@@ -137,26 +135,37 @@ fn plugin_event(registry: &Registry, root: &Path, path: &Path) -> Option<PluginE
     }
 }
 
-fn reload(registry: &Registry, events: Vec<PluginEvent>) {
+/// Reloads what the events name; a rescan also builds the functions that
+/// appeared with a build and no plugin, as at start.
+fn reload(builder: &Arc<Builder>, events: Vec<PluginEvent>) {
+    let registry = &builder.registry;
     if events.contains(&PluginEvent::Rescan) {
         let summary = registry.reload();
+        let building = builder.build_missing();
         for name in &summary.loaded {
             println!("{name}: loaded");
         }
         for name in &summary.removed {
             println!("{name}: removed");
         }
-        for name in &summary.failed {
+        for name in summary.failed.iter().filter(|name| !building.contains(name)) {
             println!("{name}: load failed (see GET /api/functions/{name})");
+        }
+        for name in &building {
+            println!("{name}: found, building");
         }
         return;
     }
     for event in events {
-        if let PluginEvent::Function(dir) = event
-            && let Some((name, load)) = registry.reload_dir(&dir)
-            && load != Load::Unchanged
-        {
-            println!("{name}: {}", describe(&load));
+        let dir = match event {
+            PluginEvent::Manifest(dir) => dir,
+            PluginEvent::Plugin(dir) if !registry.by_dir(&dir).is_some_and(|f| f.builds().busy) => dir,
+            PluginEvent::Plugin(_) | PluginEvent::Rescan => continue,
+        };
+        let Some(reloaded) = registry.reload_dir(&dir) else { continue };
+        reloaded.new_problems.iter().for_each(|problem| println!("{problem}"));
+        if reloaded.load != Load::Unchanged {
+            println!("{}: {}", reloaded.name, describe(&reloaded.load));
         }
     }
 }
@@ -165,7 +174,7 @@ fn reload(registry: &Registry, events: Vec<PluginEvent>) {
 fn describe(load: &Load) -> String {
     match load {
         Load::Loaded { hash } => format!("reloaded (plugin {}…)", &hash[..8]),
-        Load::Unchanged => "unchanged".into(),
+        Load::Unchanged => "already serving it".into(),
         Load::Failed { error: message, serving: Some(hash) } => {
             format!("reload failed, still serving plugin {}…: {message}", &hash[..8])
         }
@@ -185,6 +194,24 @@ struct Builder {
 }
 
 impl Builder {
+    /// Builds the functions that have a build, no plugin loaded and no
+    /// build yet (a fresh checkout, or a folder added while running);
+    /// returns their names.
+    fn build_missing(self: &Arc<Self>) -> Vec<String> {
+        let never_built = |f: &crate::registry::Function| {
+            let builds = f.builds();
+            f.current().is_none() && builds.runs == 0 && !builds.busy
+        };
+        let missing: Vec<_> = self
+            .registry
+            .list()
+            .into_iter()
+            .filter(|f| f.manifest().build.is_some() && never_built(f))
+            .collect();
+        missing.iter().for_each(|f| self.request(f.manifest().dir.clone()));
+        missing.iter().map(|f| f.name.clone()).collect()
+    }
+
     fn request(self: &Arc<Self>, dir: PathBuf) {
         let function = self.registry.by_dir(&dir);
         {
@@ -242,7 +269,10 @@ impl Builder {
             return;
         }
         match self.registry.reload_dir(dir) {
-            Some((_, load)) => println!("{summary} → {}", describe(&load)),
+            Some(reloaded) => {
+                reloaded.new_problems.iter().for_each(|problem| println!("{problem}"));
+                println!("{summary} → {}", describe(&reloaded.load));
+            }
             None => println!("{summary}"),
         }
     }

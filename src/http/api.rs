@@ -16,13 +16,16 @@ use crate::registry::{Function, Registry, Status};
 use crate::stats::BUCKETS;
 use crate::units::format_rfc3339;
 
-/// One function as `GET /api/functions` and `/api/functions/{name}` show it.
-pub fn function_json(f: &Function) -> Value {
+/// One function as `GET /api/functions` and `/api/functions/{name}` show it
+/// (its limits are those its calls run under, the server's defaults where
+/// the manifest sets none).
+pub fn function_json(registry: &Registry, f: &Function) -> Value {
     let version = f.current();
     let plugin = version.as_ref().map(|v| &v.plugin);
     let m = f.manifest();
     let instances = version.as_ref().map(|v| v.pool.stats());
     let builds = f.builds();
+    let (timeout, memory) = registry.limits(&m);
     json!({
         "name": f.name,
         "status": f.status().as_str(),
@@ -32,8 +35,8 @@ pub fn function_json(f: &Function) -> Value {
         "last_error": f.last_error().map(|e| e.to_string()),
         "entrypoint": m.entrypoint,
         "limits": {
-            "timeout_ms": m.timeout.map(|t| t.as_millis() as u64),
-            "memory_bytes": m.memory,
+            "timeout_ms": timeout.as_millis() as u64,
+            "memory_bytes": memory,
         },
         "allowed_hosts": m.allowed_hosts,
         "dependencies": m.dependencies,
@@ -120,7 +123,7 @@ fn hook_mode(mode: HookMode) -> &'static str {
 /// `GET /api/functions/{name}`.
 pub fn function(registry: &Registry, name: &str, request_id: &str) -> Reply {
     match registry.get(name) {
-        Some(f) => Reply::json(200, &function_json(&f)),
+        Some(f) => Reply::json(200, &function_json(registry, &f)),
         None => ApiError::Invocation(Failure::NotFound { function: name.to_string() }).reply(request_id),
     }
 }
@@ -128,7 +131,7 @@ pub fn function(registry: &Registry, name: &str, request_id: &str) -> Reply {
 /// `GET /api/functions`: every function, and the problems of the last
 /// discovery and of mounting routes.
 pub fn list(registry: &Registry, route_problems: &[crate::manifest::Problem]) -> Reply {
-    let functions: Vec<Value> = registry.list().iter().map(|f| function_json(f)).collect();
+    let functions: Vec<Value> = registry.list().iter().map(|f| function_json(registry, f)).collect();
     let problems: Vec<String> =
         registry.problems().iter().chain(route_problems).map(ToString::to_string).collect();
     Reply::json(200, &json!({"functions": functions, "problems": problems}))

@@ -19,6 +19,7 @@ use super::route::{self, Matched};
 use super::router::{EventRoute, Route, route};
 use super::webhook;
 use super::{api, events, executions, schedules};
+use crate::config::ApiKey;
 use crate::invoke::{Admission, Caller, Invoker, Refusal, Refused, Trigger};
 use crate::manifest::{RouteAccess, Webhook};
 use crate::random::unique_id;
@@ -84,7 +85,7 @@ impl App {
     /// The HTTP core over `invoker`: its registry, that registry's routes
     /// and schedules (run by hand only, until [`App::with_schedules`]),
     /// and auth that accepts the internal tokens the invoker issues.
-    pub fn new(invoker: Arc<Invoker>, api_keys: Vec<String>, admin_token: Option<String>) -> App {
+    pub fn new(invoker: Arc<Invoker>, api_keys: Vec<ApiKey>, admin_token: Option<String>) -> App {
         let registry = invoker.registry().clone();
         App {
             auth: Auth::new(api_keys, admin_token, invoker.tokens().clone()),
@@ -155,7 +156,8 @@ impl Handler for App {
         let start = Instant::now();
         let id = request_id(request);
         let caller = self.auth.identify(request.header("Authorization").and_then(bearer));
-        let ticket = |target, admission| Ticket { id: id.clone(), target, caller, admission, start };
+        let ticket =
+            |target, admission| Ticket { id: id.clone(), target, caller: caller.clone(), admission, start };
         let table = self.routes.table();
         let (function, access, target) = match table.lookup(&request.method, &request.path) {
             Lookup::Found { mount, params } => {
@@ -188,7 +190,7 @@ impl Handler for App {
         };
         let allowed = match access {
             RouteAccess::Public => Ok(()),
-            RouteAccess::Default => self.auth.api(caller),
+            RouteAccess::Default => self.auth.api(&caller),
         };
         if let Err(refused) = allowed {
             return Err(finish(request, refused.reply(&id), &id, start));
@@ -285,7 +287,7 @@ impl App {
         id: &str,
     ) -> Reply {
         let registry = &self.registry;
-        let api = |handler: &dyn Fn() -> Reply| match self.auth.api(caller) {
+        let api = |handler: &dyn Fn() -> Reply| match self.auth.api(&caller) {
             Ok(()) => handler(),
             Err(refused) => refused.reply(id),
         };
@@ -306,14 +308,14 @@ impl App {
             Route::GetExecution(execution) => {
                 api(&|| executions::get(self.invoker.history(), &execution, id))
             }
-            Route::Reload => match self.auth.admin(caller) {
+            Route::Reload => match self.auth.admin(&caller) {
                 Ok(()) => api::reload(registry),
                 Err(refused) => refused.reply(id),
             },
             Route::Invoke(name) => invoke::invoke(&self.invoker, request, &name, caller, id, admission),
             Route::Events(endpoint) => match &self.events {
                 Some(events) => api(&|| match &endpoint {
-                    EventRoute::Raise => events::raise(events, request, caller, id),
+                    EventRoute::Raise => events::raise(events, request, caller.clone(), id),
                     EventRoute::Failed => events::failed(events),
                     EventRoute::Retry(event) => events::retry(events, event, id),
                     EventRoute::Drop(event) => events::drop_failed(events, event, id),
@@ -359,8 +361,11 @@ mod tests {
         let invoker =
             Invoker::new(registry, Arc::new(InternalTokens::new()), "http://alyx".into(), 4, history);
         let invoker = Arc::new(invoker);
-        let keys = keys.iter().map(|k| k.to_string()).collect();
-        App::new(invoker, keys, admin.map(String::from))
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ApiKey { name: format!("key{}", i + 1), key: k.to_string() });
+        App::new(invoker, keys.collect(), admin.map(String::from))
     }
 
     fn json_of(reply: &Reply) -> Value {

@@ -120,8 +120,10 @@ fn from_output(output: &[u8]) -> (Option<ApiError>, Map<String, Value>) {
         let mut body = Map::new();
         body.insert("success".into(), json!(success));
         body.insert("output".into(), map.get("output").cloned().unwrap_or_else(|| plugin_fields(map)));
-        body.insert("error".into(), map.get("error").cloned().unwrap_or(Value::Null));
-        return ((!success).then_some(ApiError::Reported), body);
+        let error = map.get("error").cloned().unwrap_or(Value::Null);
+        let reported = ApiError::Reported { status: chosen_status(&error) };
+        body.insert("error".into(), error);
+        return ((!success).then_some(reported), body);
     }
     let mut body = Map::new();
     body.insert("success".into(), json!(true));
@@ -131,6 +133,15 @@ fn from_output(output: &[u8]) -> (Option<ApiError>, Map<String, Value>) {
     }
     body.insert("error".into(), Value::Null);
     (None, body)
+}
+
+/// The status a failing function chose: `error.status`, a client error
+/// (400 to 499). Anything else is ignored and the failure answers 500: a
+/// function says what was wrong with the request, never that the server
+/// or a gateway failed (those statuses belong to the error table).
+fn chosen_status(error: &Value) -> Option<u16> {
+    let status = error.get("status")?.as_u64()?;
+    (400..=499).contains(&status).then_some(status as u16)
 }
 
 /// Output that is not JSON, as a string: UTF-8 text as it is (tabs, line
@@ -263,6 +274,23 @@ mod tests {
             respond(outcome(Ok(br#"{"success":false,"error":{"code":"BAD","message":"no"}}"#.to_vec())));
         assert_eq!(failed.status, 500);
         assert_eq!(body(&failed)["error"]["code"], "BAD");
+    }
+
+    #[test]
+    fn a_failing_function_may_choose_a_4xx_status_and_nothing_else() {
+        let status = |error: &str| {
+            let output = format!(r#"{{"success":false,"error":{error}}}"#);
+            let reply = respond(outcome(Ok(output.into_bytes())));
+            assert_eq!(body(&reply)["error"], serde_json::from_str::<Value>(error).unwrap());
+            reply.status
+        };
+        assert_eq!(status(r#"{"code":"BAD_NAME","message":"no","status":422}"#), 422);
+        assert_eq!(status(r#"{"code":"GONE","status":410}"#), 410);
+        assert_eq!(status(r#"{"code":"X","status":200}"#), 500, "not a failure status");
+        assert_eq!(status(r#"{"code":"X","status":503}"#), 500, "5xx belong to the server");
+        assert_eq!(status(r#"{"code":"X","status":"404"}"#), 500, "a number, not a string");
+        assert_eq!(status(r#"{"code":"X"}"#), 500);
+        assert_eq!(status(r#""just text""#), 500);
     }
 
     #[test]

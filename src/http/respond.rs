@@ -53,8 +53,10 @@ pub enum ApiError {
     ExecutionNotFound { id: String },
     /// A query parameter is unknown or has a bad value; says which.
     BadQuery { message: String },
-    /// The function answered with its own `{"success": false}` envelope.
-    Reported,
+    /// The function answered with its own `{"success": false}` envelope;
+    /// the 4xx status it chose in `error.status`, if any (see
+    /// `http::invoke::chosen_status`).
+    Reported { status: Option<u16> },
     /// A route's function described a response that cannot be sent.
     BadFunctionResponse { reason: &'static str },
     /// An event was refused, or failed deliveries not found.
@@ -108,7 +110,9 @@ pub fn status_of(error: &ApiError) -> Status {
         ApiError::VersionNotSupported => status(505, "HTTP_VERSION_NOT_SUPPORTED", NONE),
         ApiError::Overloaded => status(503, "SERVER_BUSY", RETRY_SOON),
         ApiError::Internal => status(500, "INTERNAL_ERROR", NONE),
-        ApiError::Reported => status(500, crate::invoke::REPORTED, NONE),
+        ApiError::Reported { status: chosen } => {
+            Status { status: chosen.unwrap_or(500), ..status(500, crate::invoke::REPORTED, NONE) }
+        }
         ApiError::BadFunctionResponse { .. } => status(502, "BAD_FUNCTION_RESPONSE", NONE),
         ApiError::Invocation(failure) => invocation_status(failure),
         ApiError::ExecutionNotFound { .. } => status(404, "EXECUTION_NOT_FOUND", NONE),
@@ -176,7 +180,7 @@ impl ApiError {
             ApiError::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported".into(),
             ApiError::Overloaded => "the server is at its connection limit or stopping".into(),
             ApiError::Internal => "the request failed unexpectedly".into(),
-            ApiError::Reported => "the function reported a failure".into(),
+            ApiError::Reported { .. } => "the function reported a failure".into(),
             ApiError::BadFunctionResponse { reason } => {
                 format!("the function's response cannot be sent: {reason}")
             }
@@ -307,7 +311,8 @@ mod tests {
             ApiError::VersionNotSupported,
             ApiError::Overloaded,
             ApiError::Internal,
-            ApiError::Reported,
+            ApiError::Reported { status: None },
+            ApiError::Reported { status: Some(422) },
             ApiError::BadFunctionResponse { reason: "r" },
             ApiError::Invocation(Failure::NotFound { function: function() }),
             ApiError::Invocation(Failure::NotLoaded { function: function() }),
@@ -346,7 +351,7 @@ mod tests {
                 | ApiError::VersionNotSupported
                 | ApiError::Overloaded
                 | ApiError::Internal
-                | ApiError::Reported
+                | ApiError::Reported { .. }
                 | ApiError::BadFunctionResponse { .. }
                 | ApiError::Invocation(Failure::NotFound { .. } | Failure::NotLoaded { .. })
                 | ApiError::Invocation(Failure::QueueFull { .. } | Failure::Runtime(_))
@@ -404,6 +409,7 @@ mod tests {
             (503, "SERVER_BUSY", h(&[("Retry-After", "1")])),
             (500, "INTERNAL_ERROR", h(&[])),
             (500, "PLUGIN_ERROR", h(&[])),
+            (422, "PLUGIN_ERROR", h(&[])),
             (502, "BAD_FUNCTION_RESPONSE", h(&[])),
             (404, "FUNCTION_NOT_FOUND", h(&[])),
             (503, "FUNCTION_NOT_LOADED", h(&[("Retry-After", "5")])),

@@ -223,6 +223,14 @@ const FIELDS: &[Field<Fields>] = &[
     Field { key: "schedules", read: |c, f, v, d| d.schedules = triggers::read_schedules(c, f, v) },
 ];
 
+/// The reference `alyx manifest` prints: every field with its default.
+pub const REFERENCE: &str = include_str!("reference.txt");
+
+/// The top-level field names, as the parser knows them.
+pub fn field_names() -> impl Iterator<Item = &'static str> {
+    FIELDS.iter().map(|f| f.key)
+}
+
 /// Parses and validates the manifest text of the function folder `dir`
 /// (`file` is the path used in messages). Touches no file: `dir` is only
 /// joined to the paths the manifest names and gives the default name. The

@@ -126,8 +126,8 @@ fn app(folder: &TempDir, n: usize, keys: &[&str], admin: Option<&str>) -> App {
     let settings = events::Settings { workers: 1, queue: 100, queue_bytes: 1 << 20, max_depth: 8 };
     let data = folder.path().join(format!(".alyx-{n}"));
     let events = Events::start(invoker.clone(), &data, &settings).expect("events start");
-    let keys = keys.iter().map(|k| k.to_string()).collect();
-    App::new(invoker, keys, admin.map(String::from)).with_events(Arc::new(events))
+    let keys = keys.iter().map(|k| alyx::config::ApiKey { name: "fuzz".into(), key: k.to_string() });
+    App::new(invoker, keys.collect(), admin.map(String::from)).with_events(Arc::new(events))
 }
 
 /// Dispatches `request` to app `index` and checks the reply.

@@ -70,7 +70,7 @@ pub fn run(
     invoker: &Invoker,
     event: &mut Event,
     hooks: &[Subscriber],
-    caller: Caller,
+    caller: &Caller,
 ) -> (Verdict, Vec<Line>) {
     let mut lines = Vec::with_capacity(hooks.len());
     for hook in hooks {
@@ -92,7 +92,7 @@ pub fn run(
 
 /// The `attempt`th call of `hook` for `event`: under the hook's timeout,
 /// one level deeper than the event.
-pub fn invocation(event: &Event, hook: &Subscriber, caller: Caller, attempt: u32) -> Invocation {
+pub fn invocation(event: &Event, hook: &Subscriber, caller: &Caller, attempt: u32) -> Invocation {
     let trigger = Trigger::Event {
         event: event.id.clone(),
         source: event.source.clone(),
@@ -102,7 +102,7 @@ pub fn invocation(event: &Event, hook: &Subscriber, caller: Caller, attempt: u32
     Invocation {
         timeout: Some(hook.config.timeout),
         depth: event.depth + 1,
-        ..Invocation::new(&hook.function, event.input(), trigger, unique_id(), caller)
+        ..Invocation::new(&hook.function, event.input(), trigger, unique_id(), caller.clone())
     }
 }
 
@@ -137,6 +137,10 @@ fn judge(hook: &Subscriber, outcome: &Outcome, event: &mut Event) -> (Step, Opti
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    fn ci() -> Caller {
+        Caller::ApiKey { name: "ci".into() }
+    }
 
     use serde_json::json;
 
@@ -184,7 +188,7 @@ mod tests {
         let hooks =
             [hook("a", OnFailure::Reject), hook("b", OnFailure::Reject), hook("c", OnFailure::Reject)];
         let mut e = event();
-        let (verdict, lines) = run(&invoker, &mut e, &hooks, Caller::ApiKey);
+        let (verdict, lines) = run(&invoker, &mut e, &hooks, &ci());
         assert_eq!(verdict, Verdict::Passed);
         assert_eq!(steps(&lines), [("a", "modified"), ("b", "modified"), ("c", "ok")]);
         // b wrapped the envelope it got, whose data was a's envelope.
@@ -204,7 +208,7 @@ mod tests {
         let invoker = invoker(&root, &[("a", "wrap", ""), ("b", "answer", reject), ("c", "wrap", "")]);
         let hooks =
             [hook("a", OnFailure::Reject), hook("b", OnFailure::Reject), hook("c", OnFailure::Reject)];
-        let (verdict, lines) = run(&invoker, &mut event(), &hooks, Caller::ApiKey);
+        let (verdict, lines) = run(&invoker, &mut event(), &hooks, &ci());
         assert_eq!(verdict, Verdict::Rejected { function: "b".into(), reason: "out of stock".into() });
         assert_eq!(steps(&lines), [("a", "modified"), ("b", "rejected")]);
     }
@@ -213,12 +217,8 @@ mod tests {
     fn a_failure_stops_the_chain_or_is_skipped_as_its_hook_says() {
         let root = TempDir::new("chain");
         let invoker = invoker(&root, &[("a", "fail", ""), ("b", "wrap", "")]);
-        let (verdict, lines) = run(
-            &invoker,
-            &mut event(),
-            &[hook("a", OnFailure::Reject), hook("b", OnFailure::Reject)],
-            Caller::ApiKey,
-        );
+        let (verdict, lines) =
+            run(&invoker, &mut event(), &[hook("a", OnFailure::Reject), hook("b", OnFailure::Reject)], &ci());
         let Verdict::Failed { function, error } = verdict else { panic!("{verdict:?}") };
         assert_eq!(
             (function.as_str(), error.code, error.message.as_str()),
@@ -226,12 +226,8 @@ mod tests {
         );
         assert_eq!(steps(&lines), [("a", "failed")]);
         let mut e = event();
-        let (verdict, lines) = run(
-            &invoker,
-            &mut e,
-            &[hook("a", OnFailure::Continue), hook("b", OnFailure::Reject)],
-            Caller::ApiKey,
-        );
+        let (verdict, lines) =
+            run(&invoker, &mut e, &[hook("a", OnFailure::Continue), hook("b", OnFailure::Reject)], &ci());
         assert_eq!(verdict, Verdict::Passed);
         assert_eq!(steps(&lines), [("a", "failed_continued"), ("b", "modified")]);
         assert_eq!(lines[0].error.as_ref().map(|e| e.code), Some("PLUGIN_ERROR"));
@@ -243,7 +239,7 @@ mod tests {
         let mut hook = hook("f", OnFailure::Reject);
         hook.config.timeout = Duration::from_millis(250);
         let e = Event { depth: 2, ..event() };
-        let invocation = invocation(&e, &hook, Caller::ApiKey, 2);
+        let invocation = invocation(&e, &hook, &ci(), 2);
         assert_eq!((invocation.depth, invocation.timeout), (3, Some(Duration::from_millis(250))));
         assert_eq!(invocation.input, json!({"trigger": "event", "event": e.to_json()}));
         let Trigger::Event { event, attempt, .. } = invocation.trigger else { panic!() };

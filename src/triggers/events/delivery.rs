@@ -41,6 +41,10 @@ struct Delivery {
     function: String,
     /// Who raised the event: `context.auth` of each attempt.
     caller: CallerKind,
+    /// The name of the API key it was raised with (absent in entries
+    /// written before keys had names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
     timeout_ms: u64,
     max_retries: u32,
     retry_delay_ms: u64,
@@ -55,6 +59,9 @@ struct Delivery {
     size: u64,
 }
 
+/// The key name of an API-key caller journaled before keys had names.
+const UNNAMED_KEY: &str = "unnamed";
+
 /// A [`Caller`] as the journal spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,19 +73,21 @@ enum CallerKind {
 }
 
 impl CallerKind {
-    fn of(caller: Caller) -> CallerKind {
+    fn of(caller: &Caller) -> CallerKind {
         match caller {
             Caller::Anonymous => CallerKind::Anonymous,
-            Caller::ApiKey => CallerKind::ApiKey,
+            Caller::ApiKey { .. } => CallerKind::ApiKey,
             Caller::Internal { .. } => CallerKind::Internal,
             Caller::Admin => CallerKind::Admin,
         }
     }
 
-    fn caller(self, depth: u32) -> Caller {
+    /// `key`: the API key's name; entries journaled before keys had
+    /// names have none, and read back as [`UNNAMED_KEY`].
+    fn caller(self, depth: u32, key: Option<&str>) -> Caller {
         match self {
             CallerKind::Anonymous => Caller::Anonymous,
-            CallerKind::ApiKey => Caller::ApiKey,
+            CallerKind::ApiKey => Caller::ApiKey { name: key.unwrap_or(UNNAMED_KEY).into() },
             CallerKind::Internal => Caller::Internal { depth },
             CallerKind::Admin => Caller::Admin,
         }
@@ -86,12 +95,16 @@ impl CallerKind {
 }
 
 impl Delivery {
-    fn new(event: &Event, hook: &Subscriber, caller: Caller) -> Delivery {
+    fn new(event: &Event, hook: &Subscriber, caller: &Caller) -> Delivery {
         Delivery {
             event: event.to_json(),
             depth: event.depth,
             function: hook.function.clone(),
             caller: CallerKind::of(caller),
+            key: match caller {
+                Caller::ApiKey { name } => Some(name.to_string()),
+                _ => None,
+            },
             timeout_ms: millis(hook.config.timeout),
             max_retries: hook.config.max_retries,
             retry_delay_ms: millis(hook.config.retry_delay),
@@ -247,7 +260,7 @@ impl Drop for Reservation<'_> {
 impl Reservation<'_> {
     /// Writes the deliveries of `event` to `hooks` to the journal (synced)
     /// and queues them. Returns how many.
-    pub fn commit(self, event: &Event, hooks: &[Subscriber], caller: Caller) -> Result<usize, JournalError> {
+    pub fn commit(self, event: &Event, hooks: &[Subscriber], caller: &Caller) -> Result<usize, JournalError> {
         let deliveries: Vec<(String, Delivery)> = hooks
             .iter()
             .enumerate()
@@ -479,10 +492,10 @@ impl Shared {
             Ok(event) => event,
             Err(error) => return self.give_up(id, delivery, ("BAD_EVENT".into(), error)),
         };
-        let caller = delivery.caller.caller(delivery.depth);
+        let caller = delivery.caller.caller(delivery.depth, delivery.key.as_deref());
         delivery.attempts += 1;
         let outcome =
-            self.invoker.run(chain::invocation(&event, &delivery.hook(), caller, delivery.attempts));
+            self.invoker.run(chain::invocation(&event, &delivery.hook(), &caller, delivery.attempts));
         let Some(error) = outcome.error() else {
             // Not waited for: if a crash loses it, the delivery is made
             // again, which at-least-once allows.
@@ -537,7 +550,7 @@ mod tests {
         let event = Event::parse(&body, "e1".into(), 2).unwrap();
         let config = EventConfig { retry_delay, ..EventConfig::default() };
         let hook = Subscriber { function: "f".into(), mode: HookMode::Async, priority: 0, config };
-        Delivery { attempts, ..Delivery::new(&event, &hook, Caller::Internal { depth: 2 }) }
+        Delivery { attempts, ..Delivery::new(&event, &hook, &Caller::Internal { depth: 2 }) }
     }
 
     #[test]
@@ -556,12 +569,35 @@ mod tests {
         assert_eq!(read.size, 0, "the size is not stored: recovery takes the record's");
         assert!(written.size > 500, "its event and room for the rest: {}", written.size);
         assert_eq!(Delivery { size: written.size, ..read.clone() }, written);
-        assert_eq!(read.caller.caller(read.depth), Caller::Internal { depth: 2 });
+        assert_eq!(read.caller.caller(read.depth, read.key.as_deref()), Caller::Internal { depth: 2 });
         let hook = read.hook();
         assert_eq!((hook.function.as_str(), hook.config.retry_delay), ("f", Duration::from_millis(250)));
         assert_eq!(hook.config.timeout, EventConfig::default().timeout);
         let event = Event::from_json(&read.event, read.depth).unwrap();
         assert_eq!((event.id.as_str(), event.depth), ("e1", 2));
+    }
+
+    #[test]
+    fn an_api_key_caller_keeps_its_name_and_old_entries_without_one_still_read() {
+        let body = json!({"type": "custom", "source": "s", "action": "a"});
+        let event = Event::parse(&body, "e1".into(), 0).unwrap();
+        let hook = Subscriber {
+            function: "f".into(),
+            mode: HookMode::Async,
+            priority: 0,
+            config: Default::default(),
+        };
+        let ci = Caller::ApiKey { name: "ci".into() };
+        let written = Delivery::new(&event, &hook, &ci);
+        let read: Delivery = serde_json::from_slice(&written.encode()).unwrap();
+        assert_eq!(read.caller.caller(read.depth, read.key.as_deref()), ci);
+        let mut old: Value = serde_json::from_slice(&written.encode()).unwrap();
+        old.as_object_mut().unwrap().remove("key");
+        let read: Delivery = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            read.caller.caller(read.depth, read.key.as_deref()),
+            Caller::ApiKey { name: "unnamed".into() }
+        );
     }
 
     #[test]

@@ -152,7 +152,7 @@ impl Events {
         let (sync, later): (Vec<_>, Vec<_>) = hooks.into_iter().partition(|h| h.mode == HookMode::Sync);
         let size = delivery::event_size(&event);
         let reservation = self.deliveries.reserve(later.len(), size).map_err(EventError::QueueFull)?;
-        let (verdict, lines) = chain::run(&self.invoker, &mut event, &sync, caller);
+        let (verdict, lines) = chain::run(&self.invoker, &mut event, &sync, &caller);
         match verdict {
             Verdict::Passed => {}
             Verdict::Rejected { function, reason } => {
@@ -162,7 +162,7 @@ impl Events {
                 return Err(EventError::HookFailed { function, error, lines });
             }
         }
-        let queued = reservation.commit(&event, &later, caller)?;
+        let queued = reservation.commit(&event, &later, &caller)?;
         Ok(Accepted { event, lines, queued })
     }
 
