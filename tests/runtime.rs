@@ -897,6 +897,8 @@ fn concurrent_calls_spread_over_engine_shards() {
     spec.host_functions = functions;
     let plugin = compile(spec);
     assert_eq!(plugin.engines(), 3);
+    // Shards 1 and 2 would otherwise compile in the background while shard 0 serves.
+    plugin.compile_shards().unwrap();
     let pool = Arc::new(Pool::new(plugin, Vars::new(), 3).unwrap());
     let callers: Vec<_> = (0..3)
         .map(|_| {

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, ExternType, FuncType, Linker, Module};
@@ -100,10 +101,14 @@ pub(crate) struct Shard {
 /// slow each other down when they run in parallel. Each shard is a separate
 /// engine with its own copy of the compiled code; the pool spreads
 /// concurrent calls over them. Shard 0 is compiled (and so validated) at
-/// load; the others are compiled from the same bytes when first needed.
+/// load; the others are compiled from the same bytes in the background when
+/// first needed, while calls use a shard that is ready (never a compile on
+/// a call's path).
 pub(crate) struct Compiled {
     prepared: Vec<Prepared>,
     shards: Vec<OnceLock<Shard>>,
+    /// Set once a background build of that shard was started.
+    building: Vec<AtomicBool>,
     host_functions: Vec<HostFunction>,
     pub shared: Arc<Shared>,
     /// Export → internal function name of the main module (name section).
@@ -139,8 +144,9 @@ impl Plugin {
         check_imports(&first.modules, &spec.host_functions)?;
         let shards: Vec<OnceLock<Shard>> = (0..spec.engines.max(1)).map(|_| OnceLock::new()).collect();
         let _ = shards[0].set(first);
+        let building = shards.iter().map(|_| AtomicBool::new(false)).collect();
         let host_functions = spec.host_functions;
-        let compiled = Compiled { prepared, shards, host_functions, shared, export_names };
+        let compiled = Compiled { prepared, shards, building, host_functions, shared, export_names };
         Ok(Plugin { inner: Arc::new(compiled) })
     }
 
@@ -182,6 +188,29 @@ impl Plugin {
 
     fn first(&self) -> &Shard {
         self.inner.shards[0].get().expect("shard 0 is compiled at load")
+    }
+
+    /// `index` (modulo the shard count) if that shard is compiled; else a
+    /// shard that is (0), after starting to compile `index` in the
+    /// background, once.
+    pub(crate) fn ready_shard(&self, index: usize) -> usize {
+        let index = index % self.inner.shards.len();
+        if self.inner.shards[index].get().is_some() {
+            return index;
+        }
+        if !self.inner.building[index].swap(true, Ordering::SeqCst) {
+            let plugin = self.clone();
+            let build = move || drop(plugin.shard(index));
+            let spawned = std::thread::Builder::new().name("alyx-shard".into()).spawn(build);
+            // Without a thread, a later call tries again.
+            self.inner.building[index].store(spawned.is_ok(), Ordering::SeqCst);
+        }
+        0
+    }
+
+    /// Compiles every shard now (benches, tests).
+    pub fn compile_shards(&self) -> Result<(), Error> {
+        (0..self.engines()).try_for_each(|index| self.shard(index).map(drop))
     }
 
     /// Shard `index` (modulo the shard count), compiled on first use.
@@ -440,6 +469,20 @@ fn describe_extern(ty: &ExternType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_compiles_in_the_background_while_shard_0_serves() {
+        let mut spec = PluginSpec::new("two", b"(module (func (export \"run\")))".to_vec());
+        spec.engines = 2;
+        let plugin = Plugin::compile(spec).unwrap();
+        assert_eq!(plugin.ready_shard(1), 0, "shard 1 is not compiled at load; shard 0 stands in");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while plugin.ready_shard(1) != 1 {
+            assert!(std::time::Instant::now() < deadline, "shard 1 was never compiled");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(plugin.ready_shard(3), 1, "indices wrap around the shard count");
+    }
 
     /// (module name, its signature table)
     type Table = (&'static str, &'static [signature::Signature]);

@@ -11,6 +11,8 @@
 //! when two cores call at once. Each shard keeps its own idle list behind its
 //! own lock, and each thread has a home shard (assigned round-robin the
 //! first time it calls), so long-lived worker threads touch disjoint state.
+//! A new instance whose home shard is still compiling (in the background,
+//! see `Plugin::ready_shard`) is made on shard 0 and goes back there.
 //! Only the instance count is global (an atomic); a mutex and condvar are
 //! used only when every instance is busy and a caller has to wait.
 //!
@@ -219,7 +221,7 @@ impl Pool {
             return Ok((home, instance));
         }
         if self.reserve() {
-            return self.create(home, deadline).map(|i| (home, i));
+            return self.create(home, deadline);
         }
         match self.take_idle(home) {
             Some(found) => Ok(found),
@@ -239,12 +241,15 @@ impl Pool {
         self.total.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| (t < max).then_some(t + 1)).is_ok()
     }
 
-    fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<Box<Instance>, Error> {
+    /// A new instance on `shard`, or on a compiled one while `shard` is
+    /// still compiling; returns the shard it is on.
+    fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<(usize, Box<Instance>), Error> {
+        let shard = self.plugin.ready_shard(shard);
         let created = Instance::new(&self.plugin, shard, self.vars.clone(), deadline);
         if created.is_err() {
             self.release();
         }
-        created.map(Box::new)
+        created.map(|instance| (shard, Box::new(instance)))
     }
 
     /// One instance fewer exists: wake a waiter, who may create one.
@@ -285,7 +290,7 @@ impl Pool {
         drop(gate);
         match outcome? {
             Some(found) => Ok(found),
-            None => self.create(home, deadline).map(|i| (home, i)),
+            None => self.create(home, deadline),
         }
     }
 
