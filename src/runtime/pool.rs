@@ -242,14 +242,18 @@ impl Pool {
     }
 
     /// A new instance on `shard`, or on a compiled one while `shard` is
-    /// still compiling; returns the shard it is on.
+    /// still compiling (a stand-in, replaced once `shard` is ready); returns
+    /// the shard it is on.
     fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<(usize, Box<Instance>), Error> {
-        let shard = self.plugin.ready_shard(shard);
-        let created = Instance::new(&self.plugin, shard, self.vars.clone(), deadline);
+        let ready = self.plugin.ready_shard(shard);
+        let created = Instance::new(&self.plugin, ready, self.vars.clone(), deadline);
         if created.is_err() {
             self.release();
         }
-        created.map(|instance| (shard, Box::new(instance)))
+        created.map(|mut instance| {
+            instance.stand_in_for = (ready != shard).then_some(shard);
+            (ready, Box::new(instance))
+        })
     }
 
     /// One instance fewer exists: wake a waiter, who may create one.
@@ -295,9 +299,11 @@ impl Pool {
     }
 
     /// Returns an instance after a call; one that is no longer reusable is
-    /// dropped.
+    /// dropped, and so is a stand-in once its own shard is ready (the next
+    /// call there makes an instance on it: two cores, two engines).
     fn checkin(&self, shard: usize, instance: Box<Instance>) {
-        if instance.is_reusable() {
+        let replaced = instance.stand_in_for.is_some_and(|own| self.plugin.ready_shard(own) == own);
+        if instance.is_reusable() && !replaced {
             self.put_back(shard, instance, Instant::now());
         } else {
             drop(instance);
@@ -322,7 +328,24 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::PluginSpec;
     use crate::testutil::plugin;
+
+    #[test]
+    fn a_stand_in_goes_once_its_own_shard_is_ready() {
+        let mut spec = PluginSpec::new("two", b"(module (func (export \"run\")))".to_vec());
+        spec.engines = 2;
+        let pool = Pool::new(Plugin::compile(spec).unwrap(), Vars::new(), 2).unwrap();
+        assert!(pool.reserve());
+        let (shard, instance) = pool.create(1, None).unwrap();
+        assert_eq!((shard, instance.stand_in_for), (0, Some(1)), "shard 1 compiles in the background");
+        pool.plugin.compile_shards().unwrap();
+        pool.checkin(shard, instance);
+        assert_eq!(pool.stats(), PoolStats { busy: 0, idle: 1 }, "only the instance made at start is left");
+        assert!(pool.reserve());
+        let (shard, instance) = pool.create(1, None).unwrap();
+        assert_eq!((shard, instance.stand_in_for), (1, None));
+    }
 
     const TTL: Duration = Duration::from_secs(60);
 
