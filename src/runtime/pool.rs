@@ -12,7 +12,8 @@
 //! own lock, and each thread has a home shard (assigned round-robin the
 //! first time it calls), so long-lived worker threads touch disjoint state.
 //! A new instance whose home shard is still compiling (in the background,
-//! see `Plugin::ready_shard`) is made on shard 0 and goes back there.
+//! see `Plugin::ready_shard`) is made on shard 0, and replaced by one on
+//! its own shard when it comes back after that shard is ready.
 //! Only the instance count is global (an atomic); a mutex and condvar are
 //! used only when every instance is busy and a caller has to wait.
 //!
@@ -299,15 +300,28 @@ impl Pool {
     }
 
     /// Returns an instance after a call; one that is no longer reusable is
-    /// dropped, and so is a stand-in once its own shard is ready (the next
-    /// call there makes an instance on it: two cores, two engines).
+    /// dropped, and a stand-in is replaced once its own shard is ready.
     fn checkin(&self, shard: usize, instance: Box<Instance>) {
-        let replaced = instance.stand_in_for.is_some_and(|own| self.plugin.ready_shard(own) == own);
-        if instance.is_reusable() && !replaced {
-            self.put_back(shard, instance, Instant::now());
-        } else {
+        if !instance.is_reusable() {
             drop(instance);
             self.release();
+            return;
+        }
+        match instance.stand_in_for {
+            Some(own) if self.plugin.ready_shard(own) == own => self.replace(own, instance),
+            _ => self.put_back(shard, instance, Instant::now()),
+        }
+    }
+
+    /// Swaps a stand-in for a new instance on its own shard, so two
+    /// threads end on two engines (once per stand-in; a call pays it
+    /// anyway, this one or the next).
+    fn replace(&self, own: usize, stand_in: Box<Instance>) {
+        drop(stand_in);
+        let deadline = self.plugin.limits().timeout.map(|t| Instant::now() + t);
+        match Instance::new(&self.plugin, own, self.vars.clone(), deadline) {
+            Ok(instance) => self.put_back(own, Box::new(instance), Instant::now()),
+            Err(_) => self.release(),
         }
     }
 
@@ -332,7 +346,7 @@ mod tests {
     use crate::testutil::plugin;
 
     #[test]
-    fn a_stand_in_goes_once_its_own_shard_is_ready() {
+    fn a_stand_in_is_replaced_once_its_own_shard_is_ready() {
         let mut spec = PluginSpec::new("two", b"(module (func (export \"run\")))".to_vec());
         spec.engines = 2;
         let pool = Pool::new(Plugin::compile(spec).unwrap(), Vars::new(), 2).unwrap();
@@ -341,10 +355,8 @@ mod tests {
         assert_eq!((shard, instance.stand_in_for), (0, Some(1)), "shard 1 compiles in the background");
         pool.plugin.compile_shards().unwrap();
         pool.checkin(shard, instance);
-        assert_eq!(pool.stats(), PoolStats { busy: 0, idle: 1 }, "only the instance made at start is left");
-        assert!(pool.reserve());
-        let (shard, instance) = pool.create(1, None).unwrap();
-        assert_eq!((shard, instance.stand_in_for), (1, None));
+        assert_eq!(pool.stats(), PoolStats { busy: 0, idle: 2 });
+        assert_eq!(pool.idle_per_shard(), [1, 1], "the stand-in's replacement is on shard 1");
     }
 
     const TTL: Duration = Duration::from_secs(60);
