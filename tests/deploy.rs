@@ -27,7 +27,9 @@ fn settings_are_accepted(args: &[String], scratch: &TempDir) {
         assert!(flag.starts_with("--"), "{flag} in {args:?}");
         let value = rest.next().unwrap_or_else(|| panic!("{flag} has no value in {args:?}"));
         let value = match flag.as_str() {
-            "--dir" | "--data-dir" => scratch.path().join(value.trim_start_matches('/')).display().to_string(),
+            "--dir" | "--data-dir" => {
+                scratch.path().join(value.trim_start_matches('/')).display().to_string()
+            }
             _ => value.clone(),
         };
         flags.extend([flag.clone(), value]);

@@ -163,6 +163,28 @@ fn count_vowels_counts_and_keeps_a_running_total() {
 
 // --- errors and return codes -----------------------------------------------
 
+/// The shapes of real PDK plugins (the bench plugin of issue 11): input
+/// read 8 bytes per host call, output written 8 bytes per host call, a
+/// table the initialiser fills.
+#[test]
+fn pdk_shaped_plugin_counts_after_its_initialiser() {
+    let mut instance = instance("pdk_shapes.wat");
+    assert_eq!(output(&instance.call("count_vowels", b"Hello, World!")), r#"{"count":3}"#);
+    let long = "aeiou xyz ".repeat(10_000);
+    assert_eq!(output(&instance.call("count_vowels", long.as_bytes())), r#"{"count":50000}"#);
+    assert_eq!(output(&instance.call("count_vowels", b"")), r#"{"count":0}"#);
+}
+
+#[test]
+fn pdk_shaped_kernel_traffic_round_trips_every_length() {
+    let mut instance = instance("pdk_shapes.wat");
+    for len in [0, 1, 7, 8, 9, 100_003] {
+        let input: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let report = instance.call("kernel_traffic", &input);
+        assert_eq!(report.result.expect("succeeds"), input, "{len} bytes");
+    }
+}
+
 #[test]
 fn error_set_with_rc_zero_is_a_failure() {
     assert_eq!(failure(call("errors.wat", "error_rc0", "")), Error::Plugin { message: "boom".into(), rc: 0 });
@@ -875,6 +897,8 @@ fn concurrent_calls_spread_over_engine_shards() {
     spec.host_functions = functions;
     let plugin = compile(spec);
     assert_eq!(plugin.engines(), 3);
+    // Shards 1 and 2 would otherwise compile in the background while shard 0 serves.
+    plugin.compile_shards().unwrap();
     let pool = Arc::new(Pool::new(plugin, Vars::new(), 3).unwrap());
     let callers: Vec<_> = (0..3)
         .map(|_| {

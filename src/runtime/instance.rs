@@ -65,6 +65,9 @@ pub struct Instance {
     /// Its memory right after instantiation and initialisers.
     start: Footprint,
     callables: HashMap<String, Callable>,
+    /// The shard this instance stands in for, made on shard 0 while that
+    /// one was compiling (see `Pool::create`).
+    pub(crate) stand_in_for: Option<usize>,
 }
 
 /// The memory an instance holds: all its linear memories, and the Extism
@@ -198,6 +201,7 @@ impl Instance {
             spent: false,
             start,
             callables: HashMap::new(),
+            stand_in_for: None,
         })
     }
 

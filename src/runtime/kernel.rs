@@ -5,11 +5,12 @@
 //! Design (ABI sections 3.1, 4): one flat arena addressed from [`BASE`], a
 //! bump allocator that reuses space only after [`Kernel::reset`] (so a freed
 //! handle is never handed out again for another block within one call, which
-//! keeps double frees harmless), and a map of live blocks for `length`.
+//! keeps double frees harmless), and the list of blocks for `length`, in
+//! handle order: the bump allocator hands handles out in increasing order,
+//! so finding one is a binary search, with no hashing on the host calls a
+//! PDK makes per 8 bytes.
 //! Every accessor is total: out-of-range loads read 0 and out-of-range stores
 //! do nothing, so no plugin can make the host panic.
-
-use std::collections::HashMap;
 
 /// Address of the first byte of the arena; handle 0 stays "none".
 pub const BASE: u64 = 8;
@@ -21,7 +22,9 @@ const ALIGN: u64 = 8;
 #[derive(Debug)]
 pub struct Kernel {
     arena: Vec<u8>,
-    blocks: HashMap<u64, u64>,
+    /// (handle, length) in handle order; a freed block stays, with length
+    /// 0, until the next reset.
+    blocks: Vec<(u64, u64)>,
     max_bytes: u64,
     input: (u64, u64),
     output: (u64, u64),
@@ -34,7 +37,7 @@ impl Kernel {
     pub fn new(max_bytes: u64) -> Kernel {
         Kernel {
             arena: Vec::new(),
-            blocks: HashMap::new(),
+            blocks: Vec::new(),
             max_bytes,
             input: (0, 0),
             output: (0, 0),
@@ -90,7 +93,7 @@ impl Kernel {
         };
         self.arena.resize(end as usize, 0);
         let handle = BASE + start;
-        self.blocks.insert(handle, len);
+        self.blocks.push((handle, len));
         handle
     }
 
@@ -106,14 +109,20 @@ impl Kernel {
 
     /// Frees a block; unknown, interior and already-freed handles are ignored.
     pub fn free(&mut self, handle: u64) {
-        if self.blocks.remove(&handle).is_some() && handle == self.input.0 {
+        let Some(i) = self.find(handle) else { return };
+        let was_live = std::mem::take(&mut self.blocks[i].1) != 0;
+        if was_live && handle == self.input.0 {
             self.input = (handle, 0);
         }
     }
 
     /// Length of the live block starting exactly at `handle`, else 0.
     pub fn length(&self, handle: u64) -> u64 {
-        self.blocks.get(&handle).copied().unwrap_or(0)
+        self.find(handle).map_or(0, |i| self.blocks[i].1)
+    }
+
+    fn find(&self, handle: u64) -> Option<usize> {
+        self.blocks.binary_search_by_key(&handle, |block| block.0).ok()
     }
 
     /// The bytes of a live block, `Some(&[])` for handle 0 (the empty value),
@@ -122,7 +131,10 @@ impl Kernel {
         if handle == 0 {
             return Some(&[]);
         }
-        let len = *self.blocks.get(&handle)?;
+        let len = self.length(handle);
+        if len == 0 {
+            return None;
+        }
         self.span(handle, len)
     }
 

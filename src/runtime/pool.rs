@@ -11,6 +11,9 @@
 //! when two cores call at once. Each shard keeps its own idle list behind its
 //! own lock, and each thread has a home shard (assigned round-robin the
 //! first time it calls), so long-lived worker threads touch disjoint state.
+//! A new instance whose home shard is still compiling (in the background,
+//! see `Plugin::ready_shard`) is made on shard 0, and replaced by one on
+//! its own shard when it comes back after that shard is ready.
 //! Only the instance count is global (an atomic); a mutex and condvar are
 //! used only when every instance is busy and a caller has to wait.
 //!
@@ -219,7 +222,7 @@ impl Pool {
             return Ok((home, instance));
         }
         if self.reserve() {
-            return self.create(home, deadline).map(|i| (home, i));
+            return self.create(home, deadline);
         }
         match self.take_idle(home) {
             Some(found) => Ok(found),
@@ -239,12 +242,19 @@ impl Pool {
         self.total.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| (t < max).then_some(t + 1)).is_ok()
     }
 
-    fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<Box<Instance>, Error> {
-        let created = Instance::new(&self.plugin, shard, self.vars.clone(), deadline);
+    /// A new instance on `shard`, or on a compiled one while `shard` is
+    /// still compiling (a stand-in, replaced once `shard` is ready); returns
+    /// the shard it is on.
+    fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<(usize, Box<Instance>), Error> {
+        let ready = self.plugin.ready_shard(shard);
+        let created = Instance::new(&self.plugin, ready, self.vars.clone(), deadline);
         if created.is_err() {
             self.release();
         }
-        created.map(Box::new)
+        created.map(|mut instance| {
+            instance.stand_in_for = (ready != shard).then_some(shard);
+            (ready, Box::new(instance))
+        })
     }
 
     /// One instance fewer exists: wake a waiter, who may create one.
@@ -285,18 +295,33 @@ impl Pool {
         drop(gate);
         match outcome? {
             Some(found) => Ok(found),
-            None => self.create(home, deadline).map(|i| (home, i)),
+            None => self.create(home, deadline),
         }
     }
 
     /// Returns an instance after a call; one that is no longer reusable is
-    /// dropped.
+    /// dropped, and a stand-in is replaced once its own shard is ready.
     fn checkin(&self, shard: usize, instance: Box<Instance>) {
-        if instance.is_reusable() {
-            self.put_back(shard, instance, Instant::now());
-        } else {
+        if !instance.is_reusable() {
             drop(instance);
             self.release();
+            return;
+        }
+        match instance.stand_in_for {
+            Some(own) if self.plugin.ready_shard(own) == own => self.replace(own, instance),
+            _ => self.put_back(shard, instance, Instant::now()),
+        }
+    }
+
+    /// Swaps a stand-in for a new instance on its own shard, so two
+    /// threads end on two engines (once per stand-in; a call pays it
+    /// anyway, this one or the next).
+    fn replace(&self, own: usize, stand_in: Box<Instance>) {
+        drop(stand_in);
+        let deadline = self.plugin.limits().timeout.map(|t| Instant::now() + t);
+        match Instance::new(&self.plugin, own, self.vars.clone(), deadline) {
+            Ok(instance) => self.put_back(own, Box::new(instance), Instant::now()),
+            Err(_) => self.release(),
         }
     }
 
@@ -317,7 +342,22 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::PluginSpec;
     use crate::testutil::plugin;
+
+    #[test]
+    fn a_stand_in_is_replaced_once_its_own_shard_is_ready() {
+        let mut spec = PluginSpec::new("two", b"(module (func (export \"run\")))".to_vec());
+        spec.engines = 2;
+        let pool = Pool::new(Plugin::compile(spec).unwrap(), Vars::new(), 2).unwrap();
+        assert!(pool.reserve());
+        let (shard, instance) = pool.create(1, None).unwrap();
+        assert_eq!((shard, instance.stand_in_for), (0, Some(1)), "shard 1 compiles in the background");
+        pool.plugin.compile_shards().unwrap();
+        pool.checkin(shard, instance);
+        assert_eq!(pool.stats(), PoolStats { busy: 0, idle: 2 });
+        assert_eq!(pool.idle_per_shard(), [1, 1], "the stand-in's replacement is on shard 1");
+    }
 
     const TTL: Duration = Duration::from_secs(60);
 
