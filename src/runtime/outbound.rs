@@ -94,7 +94,8 @@ impl fmt::Display for HttpError {
             HttpError::Denied { host, url } => write!(
                 f,
                 "http: request to {url} denied: host {host:?} is not in allowed_hosts \
-                 (add it to the function's allowed_hosts, or pass --allow-host {host})"
+                 (add it to allowed_hosts in the function's manifest; to `alyx call PLUGIN`, \
+                 pass --allow-host {host})"
             ),
             HttpError::InvalidUrl { url, reason } => write!(f, "http: invalid URL {url:?}: {reason}"),
             HttpError::Timeout { after } => write!(f, "http: timed out after {} ms", after.as_millis()),
@@ -586,7 +587,8 @@ mod tests {
     fn a_denial_names_the_setting_to_change() {
         let message = HttpError::Denied { host: "h.com".into(), url: "http://h.com/".into() }.to_string();
         assert!(message.starts_with("http: "), "{message}");
-        assert!(message.contains("allowed_hosts") && message.contains("--allow-host h.com"), "{message}");
+        assert!(message.contains("allowed_hosts in the function's manifest"), "{message}");
+        assert!(message.contains("to `alyx call PLUGIN`, pass --allow-host h.com"), "{message}");
     }
 
     #[test]
