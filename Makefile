@@ -49,13 +49,13 @@ fuzz:
 
 ## Serve the bundled example functions on http://127.0.0.1:8090.
 run: build
-	./target/release/alyx serve --dir testdata/functions
+	$(TARGET_DIR)/release/alyx serve --dir testdata/functions
 
 ## A stripped, statically linked x86_64 binary that needs no shared libraries.
 ## Position-independent (static-pie, so ASLR applies), with its relocations
 ## packed (DT_RELR: binutils 2.38+, glibc 2.36+), which saves ~300 KB.
 RELEASE_TARGET ?= x86_64-unknown-linux-gnu
-RELEASE_BIN = target/$(RELEASE_TARGET)/release/alyx
+RELEASE_BIN = $(TARGET_DIR)/$(RELEASE_TARGET)/release/alyx
 RELEASE_FLAGS = -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 release:
 	RUSTFLAGS="$(RELEASE_FLAGS)" $(CARGO) build --release --target $(RELEASE_TARGET)
