@@ -95,24 +95,39 @@ impl CallerKind {
 }
 
 impl Delivery {
-    fn new(event: &Event, hook: &Subscriber, caller: &Caller) -> Delivery {
+    /// A delivery of `event` from `caller`, for no hook yet: the event is
+    /// written as JSON and weighed once, then [`Delivery::to`] each hook.
+    fn new(event: &Event, caller: &Caller) -> Delivery {
+        let json = event.to_json();
+        let size = serde_json::to_vec(&json).map_or(0, |bytes| bytes.len() as u64) + RECORD_OVERHEAD;
         Delivery {
-            event: event.to_json(),
+            event: json,
             depth: event.depth,
-            function: hook.function.clone(),
+            function: String::new(),
             caller: CallerKind::of(caller),
             key: match caller {
                 Caller::ApiKey { name } => Some(name.to_string()),
                 _ => None,
             },
-            timeout_ms: millis(hook.config.timeout),
-            max_retries: hook.config.max_retries,
-            retry_delay_ms: millis(hook.config.retry_delay),
+            timeout_ms: 0,
+            max_retries: 0,
+            retry_delay_ms: 0,
             attempts: 0,
             accepted_at_ms: now_ms(),
             failed_at_ms: None,
             last_error: None,
-            size: event_size(event),
+            size,
+        }
+    }
+
+    /// This delivery, made to `hook`.
+    fn to(&self, hook: &Subscriber) -> Delivery {
+        Delivery {
+            function: hook.function.clone(),
+            timeout_ms: millis(hook.config.timeout),
+            max_retries: hook.config.max_retries,
+            retry_delay_ms: millis(hook.config.retry_delay),
+            ..self.clone()
         }
     }
 
@@ -157,10 +172,11 @@ impl Delivery {
     }
 }
 
-/// What a delivery of `event` weighs: the event as JSON, and room for the
-/// rest of the record.
+/// What a delivery of `event` weighs (before the sync chain, an estimate
+/// for [`Deliveries::reserve`]): the event as JSON, and room for the rest
+/// of the record.
 pub fn event_size(event: &Event) -> u64 {
-    serde_json::to_vec(&event.to_json()).map_or(0, |json| json.len() as u64) + RECORD_OVERHEAD
+    Delivery::new(event, &Caller::Anonymous).size
 }
 
 /// The bytes of a delivery record besides its event (function, settings,
@@ -261,10 +277,11 @@ impl Reservation<'_> {
     /// Writes the deliveries of `event` to `hooks` to the journal (synced)
     /// and queues them. Returns how many.
     pub fn commit(self, event: &Event, hooks: &[Subscriber], caller: &Caller) -> Result<usize, JournalError> {
+        let accepted = Delivery::new(event, caller);
         let deliveries: Vec<(String, Delivery)> = hooks
             .iter()
             .enumerate()
-            .map(|(i, hook)| (format!("{}.{i}", event.id), Delivery::new(event, hook, caller)))
+            .map(|(i, hook)| (format!("{}.{i}", event.id), accepted.to(hook)))
             .collect();
         write_all(&self.deliveries.shared.journal, &deliveries)?;
         let now = Instant::now();
@@ -279,12 +296,11 @@ impl Reservation<'_> {
     }
 }
 
-/// How a delivery's journal entry is read at start.
+/// How many of the journal's deliveries were read back at start (those
+/// that cannot be read are logged and removed).
 pub struct Recovered {
     pub pending: usize,
     pub failed: usize,
-    /// Entries that could not be read (logged and removed).
-    pub unreadable: usize,
 }
 
 impl Deliveries {
@@ -422,32 +438,28 @@ impl Shared {
     /// Queues the journal's pending deliveries now and lists its failed
     /// ones; entries that cannot be read are logged whole and removed.
     fn recover(&self, entries: Vec<(String, Vec<u8>)>) -> Recovered {
-        let mut recovered = Recovered { pending: 0, failed: 0, unreadable: 0 };
+        let mut recovered = Recovered { pending: 0, failed: 0 };
         let mut state = lock(&self.state);
         let now = Instant::now();
         for (id, bytes) in entries {
-            let read = serde_json::from_slice::<Delivery>(&bytes)
-                .map(|d| Delivery { size: bytes.len() as u64, ..d });
-            if let Ok(delivery) = &read {
-                state.bytes += delivery.size;
-            }
-            match read {
-                Ok(delivery) if delivery.failed_at_ms.is_some() => {
-                    state.failed.insert(id, delivery);
-                    recovered.failed += 1;
-                }
-                Ok(delivery) => {
-                    state.schedule(id, delivery, now);
-                    recovered.pending += 1;
-                }
+            let delivery = match serde_json::from_slice::<Delivery>(&bytes) {
+                Ok(delivery) => Delivery { size: bytes.len() as u64, ..delivery },
                 Err(error) => {
                     let text = String::from_utf8_lossy(&bytes);
                     log::error!(
                         "events: delivery {id} in the journal cannot be read ({error}), dropped: {text}"
                     );
                     let _ = self.journal.remove(&id);
-                    recovered.unreadable += 1;
+                    continue;
                 }
+            };
+            state.bytes += delivery.size;
+            if delivery.failed_at_ms.is_some() {
+                state.failed.insert(id, delivery);
+                recovered.failed += 1;
+            } else {
+                state.schedule(id, delivery, now);
+                recovered.pending += 1;
             }
         }
         recovered
@@ -550,7 +562,7 @@ mod tests {
         let event = Event::parse(&body, "e1".into(), 2).unwrap();
         let config = EventConfig { retry_delay, ..EventConfig::default() };
         let hook = Subscriber { function: "f".into(), mode: HookMode::Async, priority: 0, config };
-        Delivery { attempts, ..Delivery::new(&event, &hook, &Caller::Internal { depth: 2 }) }
+        Delivery { attempts, ..Delivery::new(&event, &Caller::Internal { depth: 2 }).to(&hook) }
     }
 
     #[test]
@@ -588,7 +600,7 @@ mod tests {
             config: Default::default(),
         };
         let ci = Caller::ApiKey { name: "ci".into() };
-        let written = Delivery::new(&event, &hook, &ci);
+        let written = Delivery::new(&event, &ci).to(&hook);
         let read: Delivery = serde_json::from_slice(&written.encode()).unwrap();
         assert_eq!(read.caller.caller(read.depth, read.key.as_deref()), ci);
         let mut old: Value = serde_json::from_slice(&written.encode()).unwrap();
