@@ -438,7 +438,7 @@ impl Registry {
         if function.current().is_some_and(|v| v.plugin.hash == plugin.hash && *v.manifest == *manifest) {
             return Load::Unchanged;
         }
-        let compiled = match self.compile(&manifest, bytes) {
+        let compiled = match self.compile(&manifest, bytes, &plugin.hash) {
             Ok(plugin) => plugin,
             Err(error) => return self.fail(&function, manifest, LoadError::Plugin(error)),
         };
@@ -490,8 +490,9 @@ impl Registry {
         function.clone()
     }
 
-    fn compile(&self, manifest: &Manifest, wasm: Vec<u8>) -> Result<Plugin, runtime::Error> {
+    fn compile(&self, manifest: &Manifest, wasm: Vec<u8>, hash: &str) -> Result<Plugin, runtime::Error> {
         let mut spec = PluginSpec::new(&manifest.name, wasm);
+        spec.reread = Some(reread(manifest, hash));
         let (timeout, memory_bytes) = self.limits(manifest);
         spec.limits = Limits { timeout: Some(timeout), memory_bytes, ..Limits::default() };
         spec.config = manifest.config.clone();
@@ -501,6 +502,20 @@ impl Registry {
         spec.engines = spec.engines.min(self.defaults.instances);
         Plugin::compile(spec)
     }
+}
+
+/// Reads the plugin file again for a later engine shard, if it still has
+/// the hash it was loaded with (a file changed since is the next version's,
+/// loaded on the next reload, never mixed into this one).
+fn reread(manifest: &Manifest, hash: &str) -> runtime::Reread {
+    let (manifest, hash) = (manifest.clone(), hash.to_string());
+    Arc::new(move || {
+        let wasm = discovery::read_plugin(&manifest)?;
+        match sha256_hex(&wasm) == hash {
+            true => Ok(vec![runtime::ModuleSource { name: None, wasm }]),
+            false => Err(format!("{} changed since it was loaded", manifest.plugin.display())),
+        }
+    })
 }
 
 /// What reloading one function folder did.

@@ -26,7 +26,7 @@ pub use hosts::check_pattern as check_host_pattern;
 pub use instance::{CallReport, Instance};
 pub use limits::{DEFAULT_MEMORY_BYTES, Limits};
 pub use outbound::HttpClient;
-pub use plugin::{ModuleSource, Plugin, PluginSpec};
+pub use plugin::{ModuleSource, Plugin, PluginSpec, Reread};
 pub use pool::{Pool, PoolStats};
 pub use signature::Signature;
 pub use state::{LogLevel, LogLine, Vars};

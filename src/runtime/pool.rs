@@ -11,8 +11,11 @@
 //! when two cores call at once. Each shard keeps its own idle list behind its
 //! own lock, and each thread has a home shard (assigned round-robin the
 //! first time it calls), so long-lived worker threads touch disjoint state.
-//! A new instance whose home shard is still compiling (in the background,
-//! see `Plugin::ready_shard`) is made on shard 0, and replaced by one on
+//! A thread whose home shard has no idle instance takes one from another
+//! shard before it makes a new one: a function called one call at a time
+//! keeps one instance on shard 0 and never builds another shard. A new
+//! instance whose home shard is not compiled yet is made on shard 0 while
+//! the pool's builder thread compiles that shard, and is replaced by one on
 //! its own shard when it comes back after that shard is ready.
 //! Only the instance count is global (an atomic); a mutex and condvar are
 //! used only when every instance is busy and a caller has to wait.
@@ -24,8 +27,9 @@
 //! when an instance came back, which costs one more clock read per call
 //! (about 25 ns).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::error::{Error, TimeLimit};
@@ -47,6 +51,10 @@ pub struct Pool {
     waiting: AtomicUsize,
     gate: Mutex<()>,
     freed: Condvar,
+    /// Set per shard once its build was started (or found impossible).
+    building: Vec<AtomicBool>,
+    /// The thread compiling a shard, if one was started; joined on drop.
+    builder: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The idle instances of one engine shard. Aligned so two shards' locks
@@ -121,6 +129,7 @@ impl Pool {
         let deadline = plugin.limits().timeout.map(|t| Instant::now() + t);
         let first = Instance::new(&plugin, 0, vars.clone(), deadline)?;
         lock(&shards[0].idle).push(Idle { instance: Box::new(first), since: Instant::now() });
+        let building = shards.iter().map(|_| AtomicBool::new(false)).collect();
         Ok(Pool {
             plugin,
             vars,
@@ -130,6 +139,8 @@ impl Pool {
             waiting: AtomicUsize::new(0),
             gate: Mutex::new(()),
             freed: Condvar::new(),
+            building,
+            builder: Mutex::new(None),
         })
     }
 
@@ -214,20 +225,26 @@ impl Pool {
         self.shards.iter().filter_map(ShardPool::oldest).min().map(|since| since + ttl)
     }
 
-    /// An idle instance from the home shard, a new one there if under the
-    /// bound, one taken from another shard, or wait for one.
+    /// An idle instance from the home shard or another one, a new one on
+    /// the home shard if under the bound, or wait for one.
     fn checkout(&self, start: Instant, deadline: Option<Instant>) -> Result<(usize, Box<Instance>), Error> {
-        let home = home() % self.shards.len();
-        if let Some(instance) = self.shards[home].pop() {
-            return Ok((home, instance));
+        self.checkout_from(home(), start, deadline)
+    }
+
+    fn checkout_from(
+        &self,
+        home: usize,
+        start: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<(usize, Box<Instance>), Error> {
+        let home = home % self.shards.len();
+        if let Some(found) = self.take_idle(home) {
+            return Ok(found);
         }
         if self.reserve() {
             return self.create(home, deadline);
         }
-        match self.take_idle(home) {
-            Some(found) => Ok(found),
-            None => self.wait(home, start, deadline),
-        }
+        self.wait(home, start, deadline)
     }
 
     /// An idle instance from any shard, starting at `home`.
@@ -246,7 +263,7 @@ impl Pool {
     /// still compiling (a stand-in, replaced once `shard` is ready); returns
     /// the shard it is on.
     fn create(&self, shard: usize, deadline: Option<Instant>) -> Result<(usize, Box<Instance>), Error> {
-        let ready = self.plugin.ready_shard(shard);
+        let ready = self.ready_shard(shard);
         let created = Instance::new(&self.plugin, ready, self.vars.clone(), deadline);
         if created.is_err() {
             self.release();
@@ -308,7 +325,7 @@ impl Pool {
             return;
         }
         match instance.stand_in_for {
-            Some(own) if self.plugin.ready_shard(own) == own => self.replace(own, instance),
+            Some(own) if self.plugin.has_shard(own) => self.replace(own, instance),
             _ => self.put_back(shard, instance, Instant::now()),
         }
     }
@@ -331,10 +348,55 @@ impl Pool {
         self.wake();
     }
 
+    /// `shard` if it is compiled; else shard 0, after starting to compile
+    /// `shard` on the builder thread (once; one build at a time).
+    fn ready_shard(&self, shard: usize) -> usize {
+        if self.plugin.has_shard(shard) {
+            return shard;
+        }
+        if self.building[shard].swap(true, Ordering::SeqCst) {
+            return 0;
+        }
+        let mut builder = lock(&self.builder);
+        if builder.as_ref().is_some_and(|running| !running.is_finished()) {
+            // Another shard is compiling; this one is asked for again later.
+            self.building[shard].store(false, Ordering::SeqCst);
+            return 0;
+        }
+        if let Some(done) = builder.take() {
+            let _ = done.join();
+        }
+        let plugin = self.plugin.clone();
+        let build = move || {
+            if let Err(error) = plugin.shard(shard) {
+                log::warn!(
+                    "{}: engine shard {shard} not built, calls share the others: {error}",
+                    plugin.name()
+                );
+            }
+        };
+        match std::thread::Builder::new().name("alyx-shard".into()).spawn(build) {
+            Ok(handle) => *builder = Some(handle),
+            // Without a thread, a later call tries again.
+            Err(_) => self.building[shard].store(false, Ordering::SeqCst),
+        }
+        0
+    }
+
     fn wake(&self) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
             let _gate = lock(&self.gate);
             self.freed.notify_one();
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// Waits for a shard being compiled (it holds the plugin, not the pool).
+    fn drop(&mut self) {
+        let builder = self.builder.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = builder.take() {
+            let _ = handle.join();
         }
     }
 }
@@ -357,6 +419,22 @@ mod tests {
         pool.checkin(shard, instance);
         assert_eq!(pool.stats(), PoolStats { busy: 0, idle: 2 });
         assert_eq!(pool.idle_per_shard(), [1, 1], "the stand-in's replacement is on shard 1");
+    }
+
+    #[test]
+    fn a_thread_takes_another_shards_idle_instance_before_building_its_own_shard() {
+        let mut spec = PluginSpec::new("two", b"(module (func (export \"run\")))".to_vec());
+        spec.engines = 2;
+        let pool = Pool::new(Plugin::compile(spec).unwrap(), Vars::new(), 2).unwrap();
+        let (shard, instance) = pool.checkout_from(1, Instant::now(), None).unwrap();
+        assert_eq!((shard, pool.stats()), (0, PoolStats { busy: 1, idle: 0 }), "shard 0's instance");
+        assert!(!pool.building[1].load(Ordering::SeqCst), "one call at a time builds no shard");
+        let (other, stand_in) = pool.checkout_from(1, Instant::now(), None).unwrap();
+        assert_eq!((other, stand_in.stand_in_for), (0, Some(1)), "a second call at once: a new one");
+        assert!(pool.building[1].load(Ordering::SeqCst), "and shard 1 is being built");
+        pool.checkin(shard, instance);
+        pool.checkin(other, stand_in);
+        assert_eq!(pool.stats(), PoolStats { busy: 0, idle: 2 });
     }
 
     const TTL: Duration = Duration::from_secs(60);
