@@ -25,9 +25,11 @@ use super::plugin::Plugin;
 use super::signature::{describe, is_callable};
 use super::state::{HostState, LogLine, Vars};
 
-/// Fuel per slice: small enough that the deadline is checked every few
-/// milliseconds, large enough that refilling costs nothing measurable.
-const FUEL_SLICE: u64 = 1_000_000;
+/// Fuel per slice: small enough that the deadline is checked about every
+/// millisecond and that the stack frames `memory.grow` and `table.grow`
+/// keep until a pause stay few (see `plugin::GROW_FUEL`), large enough that
+/// refilling costs nothing measurable.
+pub(crate) const FUEL_SLICE: u64 = 250_000;
 
 /// The guest initialisers, in the order of preference (ABI section 7.2).
 const INITIALISERS: [&str; 2] = ["_initialize", "__wasm_call_ctors"];

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
-use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, ExternType, FuncType, Linker, Module};
+use wasmi::{
+    CompilationMode, Config, CustomFuelCosts, Engine, ExternType, FuncType, Linker, Module, OperatorCost,
+};
 
 use super::binary;
 use super::error::Error;
@@ -272,10 +274,25 @@ enum Validation {
 const FUEL_COSTS: CustomFuelCosts =
     CustomFuelCosts { bytes_copied_per_fuel: 64, fuel_per_bytes_translated: 0, fuel_per_bytes_validated: 0 };
 
+/// Fuel for each `memory.grow` and `table.grow`, the most wasmi allows.
+/// With tail-call dispatch (wasmi 2.0.0, optimised builds) these two
+/// handlers call the next instruction's handler instead of jumping to it,
+/// so each one run keeps a native stack frame (176 bytes) until the call
+/// pauses or ends; a plugin growing in a loop would overflow the thread's
+/// stack and abort the process. Every other handler jumps (checked on the
+/// disassembly, README Dependencies). At this price a fuel slice runs at
+/// most `FUEL_SLICE / 255` of them: 980 frames, 169 KiB, whatever the loop.
+pub(crate) const GROW_FUEL: u8 = u8::MAX;
+
+fn operator_costs() -> OperatorCost {
+    OperatorCost { memory_grow: GROW_FUEL, table_grow: GROW_FUEL, ..OperatorCost::default() }
+}
+
 fn engine_config(limits: &Limits, validation: Validation) -> Config {
     let mut config = Config::default();
     config.consume_fuel(true);
     config.fuel_cost(FUEL_COSTS);
+    config.operator_cost(operator_costs());
     // Functions are translated on their first call, not at load: a QuickJS
     // plugin loads 3-4x faster and an engine holds only the code a plugin
     // runs. Translation charges no fuel (see FUEL_COSTS); its time falls on
