@@ -340,8 +340,9 @@ fn memory_grow_past_the_cap_is_a_memory_limit() {
 }
 
 /// Found by `tests/fuzz` (`wasm_modules`, release build): with wasmi's
-/// tail-call dispatch each `memory.grow` or `table.grow` (failing or not)
-/// keeps a native stack frame (176 bytes) until the call pauses, so these
+/// tail-call dispatch each `memory.grow` or `table.grow` that fails or grows
+/// by nothing keeps a native stack frame (176 bytes) until the call pauses
+/// (measured: 200 grows by 0 kept 35200 bytes, by 1 page 1504), so these
 /// loops overflowed the stack and aborted the process. Each now costs 255
 /// fuel, so a fuel slice holds at most 980 such frames (169 KiB). The loops
 /// run on a thread with a 512 KiB stack, a quarter of a Rust thread's
@@ -403,12 +404,32 @@ fn the_native_stack_does_not_grow_with_the_instructions_run() {
         let deeper = deepened(export);
         assert!(deeper < 4096, "{export}: the native stack grew by {deeper} bytes over 5000 iterations");
     }
-    // 5000 × 3 grows cross slices; a slice runs at most 250000 / 255. The
-    // failing ones keep about 170 bytes each (if a wasmi release stops doing
-    // so, the first assertion says so: then GROW_FUEL can go).
+    // 5000 × 3 grows cross slices; a slice runs at most 250000 / 255. Each
+    // keeps 176 bytes (if a wasmi release stops doing so, the first
+    // assertion says so: then GROW_FUEL and MAX_GROWS can go).
     let deeper = deepened("grows");
     assert!(deeper > 100 * 128, "grows: {deeper} bytes: the probe no longer sees the frames growth keeps");
     assert!(deeper <= 980 * 256, "grows: {deeper} bytes, more than one fuel slice's worth");
+}
+
+/// Fuel is charged per block and a block is never split over slices, so
+/// growth in one long block would pause nowhere: 12000 `memory.grow` in a
+/// row aborted the process on a 2 MiB stack. More than 980 in one function
+/// is refused at load; 980 run (on a 512 KiB stack).
+#[test]
+fn a_function_with_more_growth_than_a_slice_allows_fails_at_load() {
+    let module = |grows: usize| {
+        let body = "(drop (memory.grow (local.get 0)))".repeat(grows);
+        format!(
+            r#"(module (memory 1) (func (export "handle") (result i32) (local i32) {body} (i32.const 0)))"#
+        )
+    };
+    let message = load_error(PluginSpec::new("grows", module(12_000).into_bytes()));
+    assert!(message.contains("has 12000 memory.grow and table.grow; alyx allows at most 980"), "{message}");
+    let plugin = compile(PluginSpec::new("grows", module(980).into_bytes()));
+    let run = move || plugin.instantiate().unwrap().call("handle", b"").result;
+    let thread = std::thread::Builder::new().stack_size(512 << 10).spawn(run).unwrap();
+    assert_eq!(thread.join().unwrap(), Ok(Vec::new()));
 }
 
 #[test]

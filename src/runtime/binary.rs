@@ -59,41 +59,80 @@ pub fn detach_start(wasm: &[u8]) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(out))
 }
 
-/// The first `v128.store8_lane` or `v128.store16_lane` on a memory other
-/// than the first or with a static offset of 64 KiB or more, described.
-/// Why: wasmi 2.0.0 bounds-checks these two stores, when the address is not
-/// a constant, only on its fast path (memory 0, a 16-bit offset); on the
-/// other path they write outside the linear memory (found by `make fuzz`).
+/// Code alyx refuses because wasmi 2.0.0 would run it unsafely, described
+/// (the first found; `None` if none):
+///
+/// - a `v128.store8_lane` or `v128.store16_lane` on a memory other than the
+///   first or with a static offset of 64 KiB or more: wasmi bounds-checks
+///   them, when the address is not a constant, only on its fast path
+///   (memory 0, a 16-bit offset); on the other path they write outside the
+///   linear memory (found by `make fuzz`);
+/// - a function with more than `max_grows` `memory.grow` and `table.grow`:
+///   with tail-call dispatch each keeps a native stack frame until the call
+///   pauses, and fuel, charged per block, pauses a call only between blocks
+///   (see `plugin::GROW_FUEL`), so one long block of them could overflow
+///   the stack.
+///
 /// Code that does not parse is left to wasmi to report. Only bodies whose
-/// bytes could hold one of these opcodes are decoded (a few of thousands).
-pub fn unchecked_lane_store(wasm: &[u8]) -> Option<String> {
+/// bytes could hold one of these are decoded (a few of thousands).
+pub fn refused_code(wasm: &[u8], max_grows: usize) -> Option<String> {
     use wasmparser::{Operator, Payload};
     let bodies = wasmparser::Parser::new(0).parse_all(wasm).filter_map(|payload| match payload {
         Ok(Payload::CodeSectionEntry(body)) => Some(body),
         _ => None,
     });
-    for body in bodies.filter(|body| may_hold_lane_store(body.as_bytes())) {
+    for (index, body) in bodies.enumerate() {
+        let (lane_store, grows) = candidates(body.as_bytes());
+        if !lane_store && grows <= max_grows {
+            continue;
+        }
         let Ok(mut reader) = body.get_operators_reader() else { continue };
+        let mut grows = 0;
         while let Ok(operator) = reader.read() {
             let (name, memarg) = match operator {
+                Operator::MemoryGrow { .. } | Operator::TableGrow { .. } => {
+                    grows += 1;
+                    continue;
+                }
                 Operator::V128Store8Lane { memarg, .. } => ("v128.store8_lane", memarg),
                 Operator::V128Store16Lane { memarg, .. } => ("v128.store16_lane", memarg),
                 _ => continue,
             };
             if memarg.memory != 0 || memarg.offset >= 1 << 16 {
-                return Some(format!("{name} on memory {} with offset {}", memarg.memory, memarg.offset));
+                return Some(format!(
+                    "{name} on memory {} with offset {}: alyx refuses these lane stores on a memory other \
+                     than the first or with an offset of 64 KiB or more (wasmi 2.0.0 does not bounds-check them)",
+                    memarg.memory, memarg.offset
+                ));
             }
+        }
+        if grows > max_grows {
+            return Some(format!(
+                "function body {index} of the code section has {grows} memory.grow and table.grow; alyx \
+                 allows at most {max_grows} in one function (in wasmi 2.0.0 each keeps a native stack \
+                 frame until the call pauses)"
+            ));
         }
     }
     None
 }
 
-/// False when `code` cannot encode `v128.store8_lane` or
-/// `v128.store16_lane`: the prefix byte 0xFD followed by the opcode 88 or
-/// 89 as a LEB128, whose first byte is 0x58/0x59 (or 0xD8/0xD9 when
-/// padded to more bytes).
-fn may_hold_lane_store(code: &[u8]) -> bool {
-    code.windows(2).any(|pair| pair[0] == 0xFD && matches!(pair[1] & 0x7F, 0x58 | 0x59))
+/// What `code` may hold, from its bytes alone, in one pass: whether it can
+/// encode `v128.store8_lane` or `v128.store16_lane` (the prefix 0xFD, then
+/// the opcode 88 or 89 as a LEB128, whose first byte is 0x58/0x59, or
+/// 0xD8/0xD9 when padded), and at least how many `memory.grow` (0x40) and
+/// `table.grow` (0xFC, then 15 as a LEB128) it holds: every byte pair that
+/// could start one. A body ends with `end`, so no opcode is in the last byte.
+fn candidates(code: &[u8]) -> (bool, usize) {
+    let (mut lane_store, mut grows) = (false, 0);
+    for pair in code.windows(2) {
+        match (pair[0], pair[1] & 0x7F) {
+            (0x40, _) | (0xFC, 0x0F) => grows += 1,
+            (0xFD, 0x58 | 0x59) => lane_store = true,
+            _ => {}
+        }
+    }
+    (lane_store, grows)
 }
 
 /// Function index → name from the `name` custom section (empty if absent or
@@ -261,12 +300,26 @@ mod tests {
             let text = format!(
                 "(module (memory 1) (func (param i32 v128) (v128.store8_lane {args} (local.get 0) (local.get 1))))"
             );
-            unchecked_lane_store(&wasm(&text))
+            refused_code(&wasm(&text), 10)
         };
-        assert_eq!(store("offset=65536 0"), Some("v128.store8_lane on memory 0 with offset 65536".into()));
+        let refused = store("offset=65536 0").expect("refused");
+        assert!(refused.starts_with("v128.store8_lane on memory 0 with offset 65536: "), "{refused}");
         assert_eq!(store("offset=8 0"), None);
-        assert!(may_hold_lane_store(&[0x0B, 0xFD, 0xD8, 0x00]), "an opcode padded to two bytes");
-        assert!(!may_hold_lane_store(&[0xFD, 0x0B, 0x58, 0xFD]));
+        assert!(candidates(&[0x0B, 0xFD, 0xD8, 0x00]).0, "an opcode padded to two bytes");
+        assert!(!candidates(&[0xFD, 0x0B, 0x58, 0xFD]).0);
+    }
+
+    #[test]
+    fn a_function_with_more_grows_than_allowed_is_found() {
+        let module = |memory: usize, table: usize| {
+            let body = "(drop (memory.grow (local.get 0)))".repeat(memory)
+                + &"(drop (table.grow (ref.null func) (local.get 0)))".repeat(table);
+            wasm(&format!("(module (memory 1) (table 1 funcref) (func) (func (param i32) {body}))"))
+        };
+        assert_eq!(refused_code(&module(2, 1), 3), None);
+        let refused = refused_code(&module(2, 2), 3).expect("4 > 3");
+        assert!(refused.starts_with("function body 1 of the code section has 4 memory.grow and table.grow"));
+        assert_eq!(candidates(&[0xFC, 0x8F, 0x00, 0x40, 0x00, 0x0B]).1, 2, "table.grow padded, memory.grow");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::binary;
 use super::error::Error;
 use super::host_env;
 use super::hosts::AllowedHosts;
+use super::instance::FUEL_SLICE;
 use super::limits::Limits;
 use super::outbound::HttpClient;
 use super::signature::{self, describe, is_callable};
@@ -276,13 +277,19 @@ const FUEL_COSTS: CustomFuelCosts =
 
 /// Fuel for each `memory.grow` and `table.grow`, the most wasmi allows.
 /// With tail-call dispatch (wasmi 2.0.0, optimised builds) these two
-/// handlers call the next instruction's handler instead of jumping to it,
-/// so each one run keeps a native stack frame (176 bytes) until the call
-/// pauses or ends; a plugin growing in a loop would overflow the thread's
-/// stack and abort the process. Every other handler jumps (checked on the
+/// handlers, when they fail or grow by nothing, call the next instruction's
+/// handler instead of jumping to it, so each such run keeps a native stack
+/// frame (176 bytes) until the call pauses or ends; a plugin retrying
+/// growth in a loop would overflow the thread's stack and abort the
+/// process. Every other handler jumps (checked on the
 /// disassembly, README Dependencies). At this price a fuel slice runs at
-/// most `FUEL_SLICE / 255` of them: 980 frames, 169 KiB, whatever the loop.
+/// most `FUEL_SLICE / 255` of them: 980 frames, 169 KiB. Fuel is charged
+/// per block, and a block is never split over slices, so one function may
+/// hold at most that many too ([`MAX_GROWS`], checked at load).
 pub(crate) const GROW_FUEL: u8 = u8::MAX;
+
+/// The most `memory.grow` and `table.grow` one function may hold.
+const MAX_GROWS: usize = (FUEL_SLICE / GROW_FUEL as u64) as usize;
 
 fn operator_costs() -> OperatorCost {
     OperatorCost { memory_grow: GROW_FUEL, table_grow: GROW_FUEL, ..OperatorCost::default() }
@@ -373,13 +380,8 @@ fn prepare_one(source: &ModuleSource, is_main: bool) -> Result<Prepared, Error> 
             message: "every module but the main one needs a name (imports refer to it)".into(),
         });
     }
-    if let Some(store) = binary::unchecked_lane_store(&bytes) {
-        return Err(Error::Load {
-            message: format!(
-                "invalid Wasm{label}: {store}: alyx refuses these lane stores on a memory other than \
-                 the first or with an offset of 64 KiB or more (wasmi 2.0.0 does not bounds-check them)"
-            ),
-        });
+    if let Some(refused) = binary::refused_code(&bytes, MAX_GROWS) {
+        return Err(Error::Load { message: format!("invalid Wasm{label}: {refused}") });
     }
     let has_start = detached.is_some();
     Ok(Prepared { name, label, wasm: detached.unwrap_or(bytes), has_start })

@@ -8,8 +8,9 @@
 ;;   branches  -> br_table, br_if, if/else, select
 ;;   memory_ops -> loads, stores, memory.copy, memory.fill, memory.size
 ;;   host      -> a host function (input_length) per iteration
-;;   grows     -> memory.grow(0), and a memory.grow and a table.grow that
-;;                fail: a failing one keeps a frame; fuel slices bound them
+;;   grows     -> memory.grow(0) (0 from a local: wasmi turns a constant 0
+;;                into memory.size), and a memory.grow and a table.grow
+;;                that fail: fuel slices bound the frames growth keeps
 (module
   (import "extism:host/user" "depth" (func $depth (param i32)))
   (import "extism:host/env" "input_length" (func $input_length (result i64)))
@@ -87,10 +88,10 @@
     (i32.const 0))
 
   (func (export "grows") (result i32)
-    (local $i i32)
+    (local $i i32) (local $zero i32)
     (call $depth (i32.const 0))
     (loop $again
-      (drop (memory.grow (i32.const 0)))
+      (drop (memory.grow (local.get $zero)))
       (drop (memory.grow (i32.const 65536)))
       (drop (table.grow $t (ref.null func) (i32.const 1)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))

@@ -7,7 +7,8 @@
 ;;   grow_retry       -> memory.grow(1) forever: growth fails from the cap on,
 ;;                       and only a time limit ends the loop
 ;;   table_grow_retry -> table.grow(1) forever past the table's maximum of 1
-;;   grow_zero_retry  -> memory.grow(0) forever: it always succeeds
+;;   grow_zero_retry  -> memory.grow(0) forever, 0 from a local (wasmi turns
+;;                       a constant 0 into memory.size): it always succeeds
 (module
   (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
   (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
@@ -91,7 +92,7 @@
   (func (export "table_grow_retry") (result i32)
     (loop $again (drop (table.grow (ref.null func) (i32.const 1))) (br $again))
     (i32.const 0))
-  (func (export "grow_zero_retry") (result i32)
-    (loop $again (drop (memory.grow (i32.const 0))) (br $again))
+  (func (export "grow_zero_retry") (result i32) (local $zero i32)
+    (loop $again (drop (memory.grow (local.get $zero))) (br $again))
     (i32.const 0))
 )
