@@ -216,15 +216,18 @@ impl Function {
     /// build, raced); false then. Calls in flight finish on the old one.
     fn swap(&self, version: Version) -> bool {
         let manifest = version.manifest.clone();
-        {
+        let old = {
             let mut current = write(&self.current);
             let same =
                 |v: &Arc<Version>| v.plugin.hash == version.plugin.hash && v.manifest == version.manifest;
             if current.as_ref().is_some_and(same) {
                 return false;
             }
-            *current = Some(Arc::new(version));
-        }
+            current.replace(Arc::new(version))
+        };
+        // The old version goes outside the lock: its pool waits for a shard
+        // it may be compiling.
+        drop(old);
         *write(&self.attempt) = Attempt { manifest, error: None };
         true
     }
@@ -356,10 +359,11 @@ impl Registry {
     fn remove_missing(&self, present: &[String]) -> Vec<String> {
         let mut functions = write(&self.functions);
         let gone: Vec<String> = functions.keys().filter(|n| !present.contains(n)).cloned().collect();
-        for name in &gone {
-            functions.remove(name);
-            log::info!("{name}: removed");
-        }
+        let removed: Vec<_> = gone.iter().filter_map(|name| functions.remove(name)).collect();
+        drop(functions);
+        // Dropped outside the lock (see `Function::swap`).
+        drop(removed);
+        gone.iter().for_each(|name| log::info!("{name}: removed"));
         if !gone.is_empty() {
             self.changed();
         }
@@ -490,9 +494,9 @@ impl Registry {
         function.clone()
     }
 
-    fn compile(&self, manifest: &Manifest, wasm: Vec<u8>, hash: &str) -> Result<Plugin, runtime::Error> {
+    fn compile(&self, manifest: &Arc<Manifest>, wasm: Vec<u8>, hash: &str) -> Result<Plugin, runtime::Error> {
         let mut spec = PluginSpec::new(&manifest.name, wasm);
-        spec.reread = Some(reread(manifest, hash));
+        spec.reread = Some(reread(manifest.clone(), hash));
         let (timeout, memory_bytes) = self.limits(manifest);
         spec.limits = Limits { timeout: Some(timeout), memory_bytes, ..Limits::default() };
         spec.config = manifest.config.clone();
@@ -507,8 +511,8 @@ impl Registry {
 /// Reads the plugin file again for a later engine shard, if it still has
 /// the hash it was loaded with (a file changed since is the next version's,
 /// loaded on the next reload, never mixed into this one).
-fn reread(manifest: &Manifest, hash: &str) -> runtime::Reread {
-    let (manifest, hash) = (manifest.clone(), hash.to_string());
+fn reread(manifest: Arc<Manifest>, hash: &str) -> runtime::Reread {
+    let hash = hash.to_string();
     Arc::new(move || {
         let wasm = discovery::read_plugin(&manifest)?;
         match sha256_hex(&wasm) == hash {

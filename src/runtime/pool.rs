@@ -27,7 +27,7 @@
 //! when an instance came back, which costs one more clock read per call
 //! (about 25 ns).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,10 +51,15 @@ pub struct Pool {
     waiting: AtomicUsize,
     gate: Mutex<()>,
     freed: Condvar,
-    /// Set per shard once its build was started (or found impossible).
-    building: Vec<AtomicBool>,
+    builder: Mutex<Builder>,
+}
+
+/// Compiling shards in the background, one at a time.
+struct Builder {
     /// The thread compiling a shard, if one was started; joined on drop.
-    builder: Mutex<Option<JoinHandle<()>>>,
+    running: Option<JoinHandle<()>>,
+    /// Per shard: a build was started (never twice, even if it failed).
+    started: Vec<bool>,
 }
 
 /// The idle instances of one engine shard. Aligned so two shards' locks
@@ -129,7 +134,7 @@ impl Pool {
         let deadline = plugin.limits().timeout.map(|t| Instant::now() + t);
         let first = Instance::new(&plugin, 0, vars.clone(), deadline)?;
         lock(&shards[0].idle).push(Idle { instance: Box::new(first), since: Instant::now() });
-        let building = shards.iter().map(|_| AtomicBool::new(false)).collect();
+        let builder = Builder { running: None, started: vec![false; shards.len()] };
         Ok(Pool {
             plugin,
             vars,
@@ -139,8 +144,7 @@ impl Pool {
             waiting: AtomicUsize::new(0),
             gate: Mutex::new(()),
             freed: Condvar::new(),
-            building,
-            builder: Mutex::new(None),
+            builder: Mutex::new(builder),
         })
     }
 
@@ -349,21 +353,18 @@ impl Pool {
     }
 
     /// `shard` if it is compiled; else shard 0, after starting to compile
-    /// `shard` on the builder thread (once; one build at a time).
+    /// `shard` on the builder thread (once; one build at a time). Only a
+    /// call that creates an instance gets here, so the lock costs nothing.
     fn ready_shard(&self, shard: usize) -> usize {
         if self.plugin.has_shard(shard) {
             return shard;
         }
-        if self.building[shard].swap(true, Ordering::SeqCst) {
-            return 0;
-        }
         let mut builder = lock(&self.builder);
-        if builder.as_ref().is_some_and(|running| !running.is_finished()) {
-            // Another shard is compiling; this one is asked for again later.
-            self.building[shard].store(false, Ordering::SeqCst);
+        let busy = builder.running.as_ref().is_some_and(|running| !running.is_finished());
+        if busy || builder.started[shard] {
             return 0;
         }
-        if let Some(done) = builder.take() {
+        if let Some(done) = builder.running.take() {
             let _ = done.join();
         }
         let plugin = self.plugin.clone();
@@ -375,10 +376,10 @@ impl Pool {
                 );
             }
         };
-        match std::thread::Builder::new().name("alyx-shard".into()).spawn(build) {
-            Ok(handle) => *builder = Some(handle),
-            // Without a thread, a later call tries again.
-            Err(_) => self.building[shard].store(false, Ordering::SeqCst),
+        // Without a thread, a later call tries again.
+        if let Ok(handle) = std::thread::Builder::new().name("alyx-shard".into()).spawn(build) {
+            builder.running = Some(handle);
+            builder.started[shard] = true;
         }
         0
     }
@@ -395,7 +396,7 @@ impl Drop for Pool {
     /// Waits for a shard being compiled (it holds the plugin, not the pool).
     fn drop(&mut self) {
         let builder = self.builder.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(handle) = builder.take() {
+        if let Some(handle) = builder.running.take() {
             let _ = handle.join();
         }
     }
@@ -428,10 +429,10 @@ mod tests {
         let pool = Pool::new(Plugin::compile(spec).unwrap(), Vars::new(), 2).unwrap();
         let (shard, instance) = pool.checkout_from(1, Instant::now(), None).unwrap();
         assert_eq!((shard, pool.stats()), (0, PoolStats { busy: 1, idle: 0 }), "shard 0's instance");
-        assert!(!pool.building[1].load(Ordering::SeqCst), "one call at a time builds no shard");
+        assert!(!lock(&pool.builder).started[1], "one call at a time builds no shard");
         let (other, stand_in) = pool.checkout_from(1, Instant::now(), None).unwrap();
         assert_eq!((other, stand_in.stand_in_for), (0, Some(1)), "a second call at once: a new one");
-        assert!(pool.building[1].load(Ordering::SeqCst), "and shard 1 is being built");
+        assert!(lock(&pool.builder).started[1], "and shard 1 is being built");
         pool.checkin(shard, instance);
         pool.checkin(other, stand_in);
         assert_eq!(pool.stats(), PoolStats { busy: 0, idle: 2 });
