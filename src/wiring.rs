@@ -92,13 +92,8 @@ pub fn start_server(
     let invoker =
         Arc::new(Invoker::new(registry, tokens, alyx_url, config.queue_depth, history).echoing(config.echo));
     let events = Arc::new(Events::start(invoker.clone(), data.path(), &event_settings(config))?);
-    let (schedules, scheduler) = match start_schedules(config, data.path(), &invoker) {
-        Ok(started) => started,
-        Err(error) => {
-            events.stop();
-            return Err(error);
-        }
-    };
+    // On an error below, dropping `events` stops its workers.
+    let (schedules, scheduler) = start_schedules(config, data.path(), &invoker)?;
     let app = App::new(invoker.clone(), config.api_keys.clone(), config.admin_token.clone())
         .with_events(events.clone())
         .with_schedules(schedules);
@@ -108,7 +103,6 @@ pub fn start_server(
             if let Some(scheduler) = scheduler {
                 scheduler.stop(config.grace);
             }
-            events.stop();
             return Err(error);
         }
     };

@@ -303,9 +303,13 @@ fn events_raised_from_hooks_nest_at_most_event_depth_deep() {
 /// Event ids in the bodies the sink saw (each body is a hook's envelope).
 fn delivered_ids(seen: &std::sync::mpsc::Receiver<common::Seen>, into: &mut BTreeSet<String>) {
     while let Ok(request) = seen.try_recv() {
-        let envelope: Value = serde_json::from_slice(&request.body).unwrap();
-        into.insert(envelope["input"]["event"]["id"].as_str().unwrap().to_string());
+        insert_id(&request, into);
     }
+}
+
+fn insert_id(request: &common::Seen, into: &mut BTreeSet<String>) {
+    let envelope: Value = serde_json::from_slice(&request.body).unwrap();
+    into.insert(envelope["input"]["event"]["id"].as_str().unwrap().to_string());
 }
 
 #[test]
@@ -355,8 +359,9 @@ fn no_accepted_event_is_lost_to_a_crash() {
             "{} accepted events never delivered",
             accepted.difference(&delivered).count()
         );
-        delivered_ids(&sink.seen, &mut delivered);
-        std::thread::sleep(Duration::from_millis(20));
+        if let Ok(request) = sink.seen.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            insert_id(&request, &mut delivered);
+        }
     }
     let (_, failed) = alyx.get("/api/events/failed");
     assert_eq!(failed["count"], 0);

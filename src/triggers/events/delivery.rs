@@ -423,6 +423,14 @@ impl Deliveries {
     }
 }
 
+impl Drop for Deliveries {
+    /// Stops as [`Deliveries::stop`] does, if nobody did (a server that
+    /// failed to start after its events had).
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Puts `deliveries` in the journal in one synced batch.
 fn write_all(journal: &Journal, deliveries: &[(String, Delivery)]) -> Result<(), JournalError> {
     let encoded: Vec<(&str, Vec<u8>)> = deliveries.iter().map(|(id, d)| (id.as_str(), d.encode())).collect();

@@ -150,7 +150,7 @@ impl Events {
             Event::parse(body, unique_id(), depth).map_err(|message| EventError::Bad { message })?;
         let hooks = matching::subscribers(self.invoker.registry(), &event);
         let (sync, later): (Vec<_>, Vec<_>) = hooks.into_iter().partition(|h| h.mode == HookMode::Sync);
-        let size = delivery::event_size(&event);
+        let size = if later.is_empty() { 0 } else { delivery::event_size(&event) };
         let reservation = self.deliveries.reserve(later.len(), size).map_err(EventError::QueueFull)?;
         let (verdict, lines) = chain::run(&self.invoker, &mut event, &sync, &caller);
         match verdict {
