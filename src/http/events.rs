@@ -88,17 +88,17 @@ pub fn lines_json(lines: &[Line]) -> Value {
 
 /// The `error.details` of a refused event: the function that refused it,
 /// and what each hook did.
-pub fn details(error: &EventError) -> Value {
+pub fn details(error: &EventError) -> Option<Value> {
     match error {
         EventError::Rejected { function, reason, lines } => {
-            json!({"function": function, "reason": reason, "hooks": lines_json(lines)})
+            Some(json!({"function": function, "reason": reason, "hooks": lines_json(lines)}))
         }
-        EventError::HookFailed { function, error, lines } => json!({
+        EventError::HookFailed { function, error, lines } => Some(json!({
             "function": function,
             "cause": {"code": error.code, "message": error.message},
             "hooks": lines_json(lines),
-        }),
-        EventError::TooDeep { depth, limit } => json!({"depth": depth, "limit": limit}),
-        _ => Value::Null,
+        })),
+        EventError::TooDeep { depth, limit } => Some(json!({"depth": depth, "limit": limit})),
+        _ => None,
     }
 }

@@ -2,7 +2,7 @@
 //! history, read from [`History`]. The query string becomes a typed
 //! [`Query`] in one step; a bad one is a 400 that says what is accepted.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::reply::Reply;
 use super::respond::ApiError;
@@ -24,15 +24,22 @@ pub fn list(history: &History, query: Option<&str>, request_id: &str) -> Reply {
         Err(message) => return ApiError::BadQuery { message }.reply(request_id),
     };
     let page = history.list(&query);
-    let records: Vec<&Record> = page.records.iter().map(|r| &**r).collect();
-    Reply::json(200, &json!({"executions": records, "next_before": page.next_before}))
+    let executions: Vec<&Record> = page.records.iter().map(|r| &**r).collect();
+    Reply::json(200, &Listing { executions, next_before: page.next_before })
+}
+
+/// A page of records as the listing answers it.
+#[derive(Serialize)]
+struct Listing<'a> {
+    executions: Vec<&'a Record>,
+    next_before: Option<String>,
 }
 
 /// `GET /api/executions/{id}`: the newest record with that id.
 pub fn get(history: &History, id: &str, request_id: &str) -> Reply {
     let id = decode(id, false);
     match history.get(&id) {
-        Some(record) => Reply::json(200, &serde_json::to_value(&*record).unwrap_or(Value::Null)),
+        Some(record) => Reply::json(200, &*record),
         None => ApiError::ExecutionNotFound { id }.reply(request_id),
     }
 }

@@ -1,8 +1,6 @@
 //! What a handler answers: status, headers and body, independent of the
 //! HTTP library.
 
-use serde_json::Value;
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
@@ -11,7 +9,9 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, value: &Value) -> Reply {
+    /// `value` written as JSON (straight from a typed value: no `Value`
+    /// tree in between unless the handler built one).
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Reply {
         let body = serde_json::to_vec(value).unwrap_or_default();
         Reply { status, headers: vec![("Content-Type".into(), "application/json".into())], body }
     }

@@ -215,15 +215,19 @@ impl ApiError {
     /// The `error` object of a response body.
     pub fn error_json(&self) -> Value {
         let mut error = json!({"code": status_of(self).code, "message": self.message()});
-        if let ApiError::Invocation(Failure::Runtime(e)) = self {
-            error["details"] = json!({"kind": e.kind()});
-        }
-        if let ApiError::Event(e) = self
-            && let details @ Value::Object(_) = super::events::details(e)
-        {
+        if let Some(details) = self.details() {
             error["details"] = details;
         }
         error
+    }
+
+    /// The `error.details` of the errors that have more to say.
+    fn details(&self) -> Option<Value> {
+        match self {
+            ApiError::Invocation(Failure::Runtime(e)) => Some(json!({"kind": e.kind()})),
+            ApiError::Event(e) => super::events::details(e),
+            _ => None,
+        }
     }
 
     /// `{"success": false, "error": {...}, "request_id"}` with the table's

@@ -369,7 +369,7 @@ impl Deliveries {
     pub fn failed(&self) -> Vec<Value> {
         let state = self.state();
         let mut failed: Vec<_> = state.failed.iter().collect();
-        failed.sort_by_key(|(id, d)| (d.failed_at_ms, id.to_string()));
+        failed.sort_by_key(|(id, d)| (d.failed_at_ms, *id));
         failed.into_iter().map(|(id, d)| d.to_json(id)).collect()
     }
 
