@@ -59,6 +59,13 @@ pub struct Version {
     pub plugin: PluginInfo,
 }
 
+impl Version {
+    /// Whether this version is the plugin with `hash` under `manifest`.
+    fn is(&self, hash: &str, manifest: &Manifest) -> bool {
+        self.plugin.hash == hash && *self.manifest == *manifest
+    }
+}
+
 /// Why a version could not be loaded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadError {
@@ -218,9 +225,7 @@ impl Function {
         let manifest = version.manifest.clone();
         let old = {
             let mut current = write(&self.current);
-            let same =
-                |v: &Arc<Version>| v.plugin.hash == version.plugin.hash && v.manifest == version.manifest;
-            if current.as_ref().is_some_and(same) {
+            if current.as_ref().is_some_and(|v| v.is(&version.plugin.hash, &version.manifest)) {
                 return false;
             }
             current.replace(Arc::new(version))
@@ -439,7 +444,7 @@ impl Registry {
         };
         let plugin =
             PluginInfo { hash: sha256_hex(&bytes), loaded_at: SystemTime::now(), size: bytes.len() as u64 };
-        if function.current().is_some_and(|v| v.plugin.hash == plugin.hash && *v.manifest == *manifest) {
+        if function.current().is_some_and(|v| v.is(&plugin.hash, &manifest)) {
             return Load::Unchanged;
         }
         let compiled = match self.compile(&manifest, bytes, &plugin.hash) {
