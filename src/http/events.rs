@@ -26,7 +26,7 @@ pub fn raise(events: &Events, request: &Request, caller: Caller, request_id: &st
                 .reply(request_id);
         }
     };
-    match events.raise(&body, caller) {
+    match events.raise(body, caller) {
         Ok(accepted) => {
             let status = if accepted.queued > 0 { 202 } else { 200 };
             Reply::json(

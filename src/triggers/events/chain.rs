@@ -174,7 +174,7 @@ mod tests {
 
     fn event() -> Event {
         let body = json!({"type": "custom", "source": "shop", "action": "paid", "data": {"n": 1}});
-        Event::parse(&body, "e1".into(), 0).unwrap()
+        Event::parse(body, "e1".into(), 0).unwrap()
     }
 
     fn steps(lines: &[Line]) -> Vec<(&str, &str)> {

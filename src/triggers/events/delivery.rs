@@ -567,7 +567,7 @@ mod tests {
 
     fn delivery(retry_delay: Duration, attempts: u32) -> Delivery {
         let body = json!({"type": "custom", "source": "s", "action": "a"});
-        let event = Event::parse(&body, "e1".into(), 2).unwrap();
+        let event = Event::parse(body, "e1".into(), 2).unwrap();
         let config = EventConfig { retry_delay, ..EventConfig::default() };
         let hook = Subscriber { function: "f".into(), mode: HookMode::Async, priority: 0, config };
         Delivery { attempts, ..Delivery::new(&event, &Caller::Internal { depth: 2 }).to(&hook) }
@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn an_api_key_caller_keeps_its_name_and_old_entries_without_one_still_read() {
         let body = json!({"type": "custom", "source": "s", "action": "a"});
-        let event = Event::parse(&body, "e1".into(), 0).unwrap();
+        let event = Event::parse(body, "e1".into(), 0).unwrap();
         let hook = Subscriber {
             function: "f".into(),
             mode: HookMode::Async,

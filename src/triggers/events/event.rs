@@ -65,25 +65,25 @@ const MAX_NAME: usize = 256;
 
 impl Event {
     /// Reads an event from a request body, or says what is wrong with it.
-    pub fn parse(body: &Value, id: String, depth: u32) -> Result<Event, String> {
-        let Value::Object(map) = body else {
+    pub fn parse(body: Value, id: String, depth: u32) -> Result<Event, String> {
+        let Value::Object(mut map) = body else {
             return Err("an event is a JSON object: {type, source, action, data, metadata}".into());
         };
         if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(format!("{}: unknown field (an event has {})", quote(unknown), FIELDS.join(", ")));
         }
-        let kind = required(map, "type")?;
+        let kind = required(&map, "type")?;
         let kind = Kind::parse(kind).ok_or_else(|| {
             format!("type: {} is not an event type (use database, auth or custom)", quote(kind))
         })?;
-        let source = name(map, "source")?;
-        let action = name(map, "action")?;
-        let data = map.get("data").cloned().unwrap_or(Value::Null);
-        let metadata = match map.get("metadata") {
+        let source = name(&map, "source")?;
+        let action = name(&map, "action")?;
+        let metadata = match map.remove("metadata") {
             None | Some(Value::Null) => Value::Null,
-            Some(Value::Object(m)) => Value::Object(m.clone()),
+            Some(metadata @ Value::Object(_)) => metadata,
             Some(_) => return Err("metadata: must be an object".into()),
         };
+        let data = map.remove("data").unwrap_or(Value::Null);
         Ok(Event { id, kind, source, action, data, metadata, depth })
     }
 
@@ -109,7 +109,7 @@ impl Event {
         let id = value.get("id").and_then(Value::as_str).ok_or("id: missing")?.to_string();
         let mut fields = value.as_object().cloned().unwrap_or_default();
         fields.remove("id");
-        Event::parse(&Value::Object(fields), id, depth)
+        Event::parse(Value::Object(fields), id, depth)
     }
 }
 
@@ -139,7 +139,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Event, String> {
-        Event::parse(&serde_json::from_str(text).unwrap(), "e1".into(), 0)
+        Event::parse(serde_json::from_str(text).unwrap(), "e1".into(), 0)
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Events {
 
     /// Takes an event from `caller`: runs its sync hooks, then queues its
     /// async ones durably.
-    pub fn raise(&self, body: &Value, caller: Caller) -> Result<Accepted, EventError> {
+    pub fn raise(&self, body: Value, caller: Caller) -> Result<Accepted, EventError> {
         let depth = caller.depth();
         if depth > self.max_depth {
             return Err(EventError::TooDeep { depth, limit: self.max_depth });
