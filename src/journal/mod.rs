@@ -1,6 +1,6 @@
 //! The journal: a durable keyed store of opaque records (id → payload) in
 //! one append-only file, for work that must survive a crash or `kill -9`
-//! (async event delivery keeps its accepted events here). It knows nothing
+//! (async event delivery keeps a record per delivery here). It knows nothing
 //! about what it stores.
 //!
 //! [`Journal::put`] and [`Journal::remove`] return only once their record
