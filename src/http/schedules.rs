@@ -35,7 +35,7 @@ pub fn trigger(
 ) -> Reply {
     let (function, name) = (decode(function, false), decode(name, false));
     match schedules.trigger(&function, &name, admission, request_id) {
-        Ok((_, outcome)) => respond(outcome),
+        Ok(outcome) => respond(outcome),
         Err(Refused::Unknown) => ApiError::ScheduleNotFound { function, name }.reply(request_id),
         Err(Refused::Running) => ApiError::ScheduleRunning { function, name }.reply(request_id),
     }

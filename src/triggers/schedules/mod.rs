@@ -60,7 +60,7 @@ pub const RUNNERS: usize = 4;
 /// Runs waiting for a runner at most; beyond, a due run is skipped.
 pub const QUEUE: usize = 64;
 /// The longest the scheduler sleeps without reading the wall clock.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Where the time comes from: the system's wall clock, or a test's.
 pub trait Clock: Send + Sync {
@@ -135,24 +135,17 @@ impl Schedules {
         self.board().views()
     }
 
-    /// Whether the function has a schedule of that name.
-    pub fn contains(&self, function: &str, name: &str) -> bool {
-        self.board().contains(&key(function, name))
-    }
-
     /// Runs a schedule now, on the calling thread, within `admission` if
-    /// the caller took one, recorded as `request_id`: the run and its
-    /// outcome.
+    /// the caller took one, recorded as `request_id`: its outcome.
     pub fn trigger(
         &self,
         function: &str,
         name: &str,
         admission: Option<Admission>,
         request_id: &str,
-    ) -> Result<(Run, Outcome), Refused> {
+    ) -> Result<Outcome, Refused> {
         let run = self.board().manual(&key(function, name), self.clock.now(), request_id)?;
-        let outcome = self.execute(run.clone(), admission);
-        Ok((run, outcome))
+        Ok(self.execute(run, admission))
     }
 
     /// Start (remembered in the state file before the call) → call →

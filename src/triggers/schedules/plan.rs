@@ -368,11 +368,6 @@ impl Board {
         self.entries.iter().map(view).collect()
     }
 
-    /// Whether the function has a schedule of that name.
-    pub fn contains(&self, key: &Key) -> bool {
-        self.entries.contains_key(key)
-    }
-
     /// What the state file is to hold, when it changed since last taken.
     pub fn take_changes(&mut self) -> Option<BTreeMap<Key, Saved>> {
         std::mem::take(&mut self.dirty).then(|| self.saved.clone())

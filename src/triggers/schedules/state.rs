@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::history::Outcome;
 
 /// The file's name inside the data folder.
-pub const FILE_NAME: &str = "schedules.json";
+const FILE_NAME: &str = "schedules.json";
 
 /// The format version this alyx writes and reads.
 const VERSION: u32 = 1;

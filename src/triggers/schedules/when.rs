@@ -59,7 +59,7 @@ impl Zone {
     }
 
     /// The wall-clock time in this zone at `at`.
-    pub fn civil(&self, at: Timestamp) -> DateTime {
+    fn civil(&self, at: Timestamp) -> DateTime {
         self.tz.to_datetime(at)
     }
 
