@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::invoke::respond;
 use super::reply::Reply;
 use super::respond::ApiError;
-use crate::form::decode;
 use crate::invoke::Admission;
 use crate::triggers::schedules::Schedules;
 use crate::triggers::schedules::plan::{LastRun, Refused, View};
@@ -24,16 +23,16 @@ pub fn list(schedules: &Schedules) -> Reply {
     Reply::json(200, &json!({"scheduler": scheduler, "schedules": views}))
 }
 
-/// Runs the schedule now and answers with its outcome, as
-/// `POST /api/functions/{name}` would.
+/// Runs the schedule now (`function` and `name` already decoded by the
+/// router) and answers with its outcome, as `POST /api/functions/{name}`
+/// would.
 pub fn trigger(
     schedules: &Schedules,
-    function: &str,
-    name: &str,
+    function: String,
+    name: String,
     admission: Option<Admission>,
     request_id: &str,
 ) -> Reply {
-    let (function, name) = (decode(function, false), decode(name, false));
     match schedules.trigger(&function, &name, admission, request_id) {
         Ok(outcome) => respond(outcome),
         Err(Refused::Unknown) => ApiError::ScheduleNotFound { function, name }.reply(request_id),

@@ -148,6 +148,20 @@ impl Schedules {
         Ok(self.execute(run, admission))
     }
 
+    /// The trigger of a run by hand that was refused before it started
+    /// (its function unknown, unloaded or busy): due now, in the
+    /// schedule's zone when the board has it, else in UTC.
+    pub fn refused_by_hand(&self, function: &str, name: &str) -> Trigger {
+        let zone = self.board().zone(&key(function, name)).unwrap_or_else(when::Zone::utc);
+        Trigger::Schedule {
+            name: name.to_string(),
+            scheduled_for: zone.format(self.clock.now()),
+            attempt: 1,
+            late: false,
+            manual: true,
+        }
+    }
+
     /// Start (remembered in the state file before the call) → call →
     /// end (remembered, a retry planned if it failed).
     fn execute(&self, run: Run, admission: Option<Admission>) -> Outcome {
@@ -267,18 +281,6 @@ fn trigger(run: &Run) -> Trigger {
         attempt: run.attempt,
         late: run.late,
         manual: run.manual,
-    }
-}
-
-/// The trigger of a run by hand of `name` that was refused before it
-/// started (its function unknown, unloaded or busy): due now, in UTC.
-pub fn refused_by_hand(name: &str) -> Trigger {
-    Trigger::Schedule {
-        name: name.to_string(),
-        scheduled_for: when::Zone::utc().format(SystemClock.now()),
-        attempt: 1,
-        late: false,
-        manual: true,
     }
 }
 

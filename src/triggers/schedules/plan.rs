@@ -368,6 +368,11 @@ impl Board {
         self.entries.iter().map(view).collect()
     }
 
+    /// The zone of a schedule on the board.
+    pub fn zone(&self, key: &Key) -> Option<Zone> {
+        self.entries.get(key).map(|entry| entry.schedule.zone.clone())
+    }
+
     /// What the state file is to hold, when it changed since last taken.
     pub fn take_changes(&mut self) -> Option<BTreeMap<Key, Saved>> {
         std::mem::take(&mut self.dirty).then(|| self.saved.clone())
