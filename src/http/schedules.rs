@@ -12,7 +12,7 @@ use super::respond::ApiError;
 use crate::invoke::Admission;
 use crate::triggers::schedules::Schedules;
 use crate::triggers::schedules::plan::{LastRun, Refused, View};
-use crate::triggers::schedules::when::Zone;
+use crate::triggers::schedules::when::{Zone, utc_millis};
 
 /// Every schedule of the loaded functions, by function and name, and
 /// whether this server fires them (`"scheduler": "off"` under
@@ -63,7 +63,7 @@ fn view_json(view: &View) -> Value {
 fn last_json(last: &LastRun, zone: &Zone) -> Value {
     json!({
         "scheduled_for": zone.format(last.scheduled_for),
-        "started_at": crate::units::format_rfc3339_millis(std::time::SystemTime::from(last.started_at)),
+        "started_at": utc_millis(last.started_at),
         "outcome": last.outcome.map(|o| o.as_str()),
         "error": last.error,
         "request_id": last.request_id,

@@ -105,6 +105,14 @@ impl Zone {
     }
 }
 
+/// `at` in UTC with milliseconds, `2026-11-26T02:00:00.000Z`: how the
+/// state file and a last run's `started_at` write an instant, like
+/// execution records (by `units`: jiff's printer would add its formatter
+/// to the binary for this alone).
+pub fn utc_millis(at: Timestamp) -> String {
+    crate::units::format_rfc3339_millis(std::time::SystemTime::from(at))
+}
+
 /// A schedule's expression, parsed for its type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum When {
@@ -212,6 +220,12 @@ mod tests {
                 assert_eq!(zone.format(ts(text)), expected, "{text} in {name}");
             }
         }
+    }
+
+    #[test]
+    fn utc_millis_is_utc_with_three_decimals() {
+        assert_eq!(utc_millis(ts("2026-11-26T03:00:00+01:00")), "2026-11-26T02:00:00.000Z");
+        assert_eq!(utc_millis(ts("2026-11-26T02:00:00.0125Z")), "2026-11-26T02:00:00.012Z");
     }
 
     #[test]
