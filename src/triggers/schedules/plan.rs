@@ -26,7 +26,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::when::{When, Zone};
+use super::when::{When, Zone, next_after};
 use crate::history::Outcome;
 use crate::manifest::Schedule;
 use crate::random::unique_id;
@@ -215,7 +215,7 @@ impl Board {
                 Some(last) => cadence(last, *every, now),
                 None => now + *every,
             }),
-            When::Cron(_) => schedule.when.next_after(&schedule.zone, last.map_or(now, |l| l.max(now))),
+            When::Cron(cron) => next_after(cron, &schedule.zone, last.map_or(now, |l| l.max(now))),
             When::Once(at) => {
                 let (next, late_for) = self.plan_once(key, *at, saved.one_time, now);
                 entry.late_for = late_for;
@@ -395,7 +395,7 @@ fn cadence(last: Timestamp, every: Duration, now: Timestamp) -> Timestamp {
 fn following(schedule: &Schedule, at: Timestamp, now: Timestamp) -> Option<Timestamp> {
     match &schedule.when {
         When::Interval(every) => Some(cadence(at, *every, now)),
-        When::Cron(_) => schedule.when.next_after(&schedule.zone, at.max(now)),
+        When::Cron(cron) => next_after(cron, &schedule.zone, at.max(now)),
         When::Once(_) => None,
     }
 }
