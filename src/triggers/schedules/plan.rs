@@ -16,7 +16,8 @@
 //!   date in a copied folder must not fire);
 //! - with `skip_if_running`, a run that comes due while the schedule's last
 //!   run still goes (running, queued or waiting to retry) is skipped and
-//!   counted;
+//!   counted; a one-time run skipped so is done (remembered as if it ran),
+//!   so it does not run late at the next start;
 //! - a failed run is retried `max_retries` times, after 1 s, 2 s, 4 s...
 //!   (at most a minute), with the same `scheduled_for`.
 
@@ -280,6 +281,9 @@ impl Board {
             if entry.busy() && entry.schedule.skip_if_running {
                 entry.skips += 1;
                 log::warn!("schedule {}/{}: skipped, its last run still goes", key.function, key.name);
+                if let When::Once(at) = entry.schedule.when {
+                    self.dirty |= mark_ran(&mut self.saved, key, at);
+                }
                 continue;
             }
             entry.in_flight += 1;
@@ -377,6 +381,13 @@ impl Board {
     pub fn take_changes(&mut self) -> Option<BTreeMap<Key, Saved>> {
         std::mem::take(&mut self.dirty).then(|| self.saved.clone())
     }
+}
+
+/// Remembers the one-time run at `at` of `key` as done; whether that
+/// changed the saved state.
+fn mark_ran(saved: &mut BTreeMap<Key, Saved>, key: &Key, at: Timestamp) -> bool {
+    let pending = saved.get_mut(key).and_then(|s| s.one_time.as_mut()).filter(|o| o.at == at && !o.ran);
+    pending.map(|o| o.ran = true).is_some()
 }
 
 /// The first time `last + k × every` (k ≥ 1) after `now`.
@@ -562,6 +573,20 @@ mod tests {
         let runs = restarted.due(ts("2026-01-01T02:00:00Z"));
         assert_eq!(runs.len(), 1);
         assert_eq!((runs[0].scheduled_for, runs[0].late), (ts("2026-01-01T00:10:00Z"), true));
+    }
+
+    #[test]
+    fn a_one_time_run_skipped_for_a_run_by_hand_is_done_and_not_run_late_after_a_restart() {
+        let mut board = board_at(once("2026-01-01T00:10:00Z"), "2026-01-01T00:00:00Z");
+        let by_hand = board.manual(&key(), ts("2026-01-01T00:09:00Z"), "m1").unwrap();
+        board.started(&by_hand, ts("2026-01-01T00:09:00Z"));
+        assert!(board.due(ts("2026-01-01T00:10:00Z")).is_empty(), "skipped: the run by hand still goes");
+        assert_eq!((board.views()[0].skips, board.next_wake()), (1, None));
+        let saved = board.take_changes().expect("the skip is saved");
+        assert_eq!(saved[&key()].one_time, Some(OneTime { at: ts("2026-01-01T00:10:00Z"), ran: true }));
+        let mut restarted = board_with(once("2026-01-01T00:10:00Z"), saved, "2026-01-01T01:00:00Z");
+        assert!(restarted.due(ts("2026-01-01T01:00:00Z")).is_empty(), "not run late");
+        assert_eq!(restarted.next_wake(), None);
     }
 
     #[test]
