@@ -1,6 +1,7 @@
 //! The deployment files in `deploy/` hold against the real binary: the
 //! command lines of the systemd unit and the container are ones alyx
-//! accepts, and the Kubernetes probes ask endpoints that answer. (Building
+//! accepts, every `ALYX_*` variable they set or name is a setting, and the
+//! Kubernetes probes ask endpoints that answer. (Building
 //! the image or applying the manifests needs a registry and a cluster,
 //! which tests do not have.)
 
@@ -8,6 +9,7 @@ mod common;
 
 use std::path::Path;
 
+use alyx::config::SETTINGS;
 use common::TempDir;
 use common::alyx::Folder;
 use serde_json::Value;
@@ -79,12 +81,52 @@ fn the_containers_entrypoint_is_accepted() {
     settings_are_accepted(&args[1..], &TempDir::new("deploy"));
 }
 
+/// The YAML documents of the Kubernetes manifest.
+fn kubernetes_documents() -> Vec<Value> {
+    let text = read("deploy/kubernetes/alyx.yaml");
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("valid YAML"))
+        .collect()
+}
+
+/// Fails naming `name` and where it was found unless it is the variable of
+/// one of alyx's settings.
+#[track_caller]
+fn assert_is_setting(name: &str, found_in: &str) {
+    let known: Vec<&str> = SETTINGS.iter().map(|s| s.env).collect();
+    assert!(known.contains(&name), "{found_in}: {name} is not a setting of alyx (those are {known:?})");
+}
+
+#[test]
+fn every_environment_variable_the_deployment_files_set_or_name_is_a_setting() {
+    let containers = kubernetes_documents().into_iter().flat_map(|document| {
+        document["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default()
+    });
+    let env: Vec<Value> = containers.flat_map(|c| c["env"].as_array().cloned().unwrap_or_default()).collect();
+    assert!(!env.is_empty(), "the Deployment sets its keys from a Secret");
+    for variable in &env {
+        assert_is_setting(variable["name"].as_str().expect("env[].name"), "deploy/kubernetes/alyx.yaml env");
+    }
+    let unit = read("deploy/alyx.service");
+    let assignments = unit.lines().filter_map(|l| l.strip_prefix("Environment="));
+    for assignment in assignments.flat_map(str::split_whitespace) {
+        let name = assignment.trim_matches('"').split_once('=').map_or(assignment, |(name, _)| name);
+        assert_is_setting(name, "deploy/alyx.service Environment=");
+    }
+    // Comments name variables too (`ALYX_SCHEDULES=false` on all replicas
+    // but one); `ALYX_*` alone stands for every setting.
+    for file in ["deploy/alyx.service", "deploy/Dockerfile", "deploy/kubernetes/alyx.yaml"] {
+        let text = read(file);
+        let words = text.split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
+        for word in words.filter(|w| w.starts_with("ALYX_") && *w != "ALYX_") {
+            assert_is_setting(word, file);
+        }
+    }
+}
+
 #[test]
 fn the_kubernetes_probes_ask_endpoints_that_answer() {
-    let text = read("deploy/kubernetes/alyx.yaml");
-    let documents: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|doc| serde::Deserialize::deserialize(doc).expect("valid YAML"))
-        .collect();
+    let documents = kubernetes_documents();
     let kinds: Vec<&str> = documents.iter().filter_map(|d| d["kind"].as_str()).collect();
     assert_eq!(kinds, ["Deployment", "PersistentVolumeClaim", "PersistentVolumeClaim", "Service"]);
     let container = &documents[0]["spec"]["template"]["spec"]["containers"][0];

@@ -123,10 +123,10 @@ enum Target {
 
 impl Target {
     /// What started a call to this target, as its record names it.
-    fn trigger(&self, request: &Request) -> Trigger {
+    fn trigger(&self, request: &Request, schedules: &Schedules) -> Trigger {
         match self {
-            Target::Api(Route::TriggerSchedule { name, .. }) => {
-                crate::triggers::schedules::refused_by_hand(name)
+            Target::Api(Route::TriggerSchedule { function, name }) => {
+                schedules.refused_by_hand(function, name)
             }
             Target::Api(_) => Trigger::Http,
             Target::User(matched) => matched.trigger(request),
@@ -182,8 +182,8 @@ impl Handler for App {
                 }
                 // A run by hand is a call of the function: its lane and admission.
                 Route::TriggerSchedule { function, name } => {
-                    let decoded = crate::form::decode(&function, false);
-                    (decoded, RouteAccess::Default, Target::Api(Route::TriggerSchedule { function, name }))
+                    let target = Target::Api(Route::TriggerSchedule { function: function.clone(), name });
+                    (function, RouteAccess::Default, target)
                 }
                 other => return Ok((Lane::Control, ticket(Target::Api(other), None))),
             },
@@ -203,7 +203,7 @@ impl Handler for App {
             Err(failure) => {
                 self.invoker.refuse(Refused {
                     function,
-                    trigger: target.trigger(request),
+                    trigger: target.trigger(request, &self.schedules),
                     request_id: id.clone(),
                     input_bytes: request.body.as_ref().map_or(0, |body| body.len() as u64),
                     why: Refusal::Failure(failure.clone()),
@@ -326,7 +326,7 @@ impl App {
             },
             Route::ListSchedules => api(&|| schedules::list(&self.schedules)),
             Route::TriggerSchedule { function, name } => {
-                schedules::trigger(&self.schedules, &function, &name, admission, id)
+                schedules::trigger(&self.schedules, function, name, admission, id)
             }
             Route::NotFound => {
                 ApiError::NoRoute { method: request.method.clone(), path: request.path.clone() }.reply(id)
@@ -528,6 +528,30 @@ mod tests {
         assert_eq!(code(trigger("/api/schedules/nope/tick/trigger")), (404, json!("FUNCTION_NOT_FOUND")));
         let refused = app.invoker.history().list(&crate::history::Query::all(1)).records[0].clone();
         assert_eq!((refused.function.as_str(), refused.trigger.as_str()), ("nope", "schedule"));
+    }
+
+    #[test]
+    fn a_run_by_hand_takes_percent_encoded_names_decoded_once() {
+        let root = TempDir::new("dispatch");
+        root.write(
+            "timed/manifest.yaml",
+            "plugin: plugin.wat\nschedules: [{name: tick, type: interval, expression: 1h}]",
+        );
+        root.write("timed/plugin.wat", ECHO);
+        let app = app(&root, &[], None);
+        let trigger = |path: &str, id: &str| {
+            dispatch(&Request::new("POST", path).with_header("X-Request-ID", id), &app)
+        };
+        let ran = trigger("/api/schedules/t%69med/t%69ck/trigger", "e1");
+        assert_eq!((ran.status, json_of(&ran)["output"]["input"]["schedule"].clone()), (200, json!("tick")));
+        assert_eq!(app.invoker.history().get("e1").map(|r| r.function.clone()).as_deref(), Some("timed"));
+        assert_eq!(trigger("/api/schedules/n%6Fpe/t%69ck/trigger", "e2").status, 404);
+        let refused = app.invoker.history().get("e2").expect("recorded at admission");
+        let name = match &refused.trigger {
+            Trigger::Schedule { name, manual: true, .. } => name.as_str(),
+            other => panic!("not a run by hand: {other:?}"),
+        };
+        assert_eq!((refused.function.as_str(), name), ("nope", "tick"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Routing: method and path to a [`Route`], as plain code with no I/O.
 
+use crate::form::decode;
+
 /// Function names taken by the API's own paths (`/api/functions/stats`,
 /// `/api/functions/reload`); discovery refuses functions with these names.
 pub const RESERVED_NAMES: &[&str] = &["stats", "reload"];
@@ -24,8 +26,8 @@ pub enum Route {
     /// The events API.
     Events(EventRoute),
     ListSchedules,
-    /// Run a schedule now: its function and name as they appear in the
-    /// path (still percent-encoded).
+    /// Run a schedule now: its function and name, percent-decoded (the
+    /// one place they are).
     TriggerSchedule {
         function: String,
         name: String,
@@ -96,7 +98,7 @@ fn route_get_or_post(method: &str, path: &str, has_query: bool) -> Route {
         ["api", "schedules"] if get => Route::ListSchedules,
         ["api", "schedules"] => Route::MethodNotAllowed("GET"),
         ["api", "schedules", function, name, "trigger"] if post => {
-            Route::TriggerSchedule { function: function.to_string(), name: name.to_string() }
+            Route::TriggerSchedule { function: decode(function, false), name: decode(name, false) }
         }
         ["api", "schedules", _, _, "trigger"] => Route::MethodNotAllowed("POST"),
         _ => Route::NotFound,
@@ -137,6 +139,11 @@ mod tests {
             Route::MethodNotAllowed("POST")
         );
         assert_eq!(route("POST", "/api/schedules/hello/nightly", false), Route::NotFound);
+        assert_eq!(
+            route("POST", "/api/schedules/my%20fn/every%2F5%25/trigger", false),
+            Route::TriggerSchedule { function: "my fn".into(), name: "every/5%".into() },
+            "decoded once, here"
+        );
     }
 
     #[test]

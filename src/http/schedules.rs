@@ -9,11 +9,10 @@ use serde_json::{Value, json};
 use super::invoke::respond;
 use super::reply::Reply;
 use super::respond::ApiError;
-use crate::form::decode;
 use crate::invoke::Admission;
 use crate::triggers::schedules::Schedules;
 use crate::triggers::schedules::plan::{LastRun, Refused, View};
-use crate::triggers::schedules::when::Zone;
+use crate::triggers::schedules::when::{Zone, utc_millis};
 
 /// Every schedule of the loaded functions, by function and name, and
 /// whether this server fires them (`"scheduler": "off"` under
@@ -24,18 +23,18 @@ pub fn list(schedules: &Schedules) -> Reply {
     Reply::json(200, &json!({"scheduler": scheduler, "schedules": views}))
 }
 
-/// Runs the schedule now and answers with its outcome, as
-/// `POST /api/functions/{name}` would.
+/// Runs the schedule now (`function` and `name` already decoded by the
+/// router) and answers with its outcome, as `POST /api/functions/{name}`
+/// would.
 pub fn trigger(
     schedules: &Schedules,
-    function: &str,
-    name: &str,
+    function: String,
+    name: String,
     admission: Option<Admission>,
     request_id: &str,
 ) -> Reply {
-    let (function, name) = (decode(function, false), decode(name, false));
     match schedules.trigger(&function, &name, admission, request_id) {
-        Ok((_, outcome)) => respond(outcome),
+        Ok(outcome) => respond(outcome),
         Err(Refused::Unknown) => ApiError::ScheduleNotFound { function, name }.reply(request_id),
         Err(Refused::Running) => ApiError::ScheduleRunning { function, name }.reply(request_id),
     }
@@ -64,7 +63,7 @@ fn view_json(view: &View) -> Value {
 fn last_json(last: &LastRun, zone: &Zone) -> Value {
     json!({
         "scheduled_for": zone.format(last.scheduled_for),
-        "started_at": crate::units::format_rfc3339_millis(std::time::SystemTime::from(last.started_at)),
+        "started_at": utc_millis(last.started_at),
         "outcome": last.outcome.map(|o| o.as_str()),
         "error": last.error,
         "request_id": last.request_id,

@@ -14,8 +14,6 @@ pub struct Template {
     pub toolchain: &'static str,
     /// How to install them.
     pub install: &'static str,
-    /// The commands its build needs, to tell whether it can run here.
-    pub needs: &'static [&'static str],
     /// What `build.watch` watches, relative to the function folder.
     pub watch: &'static [&'static str],
     /// Path in the function folder, and text.
@@ -27,7 +25,6 @@ pub const TEMPLATES: &[Template] = &[
         lang: "assemblyscript",
         toolchain: "Node.js and npm (the Makefile installs @extism/as-pdk and assemblyscript)",
         install: "https://nodejs.org, or your package manager (apt install nodejs npm)",
-        needs: &["npm", "npx"],
         watch: &["assembly/**", "package.json"],
         files: &[
             ("package.json", include_str!("assemblyscript/package.json")),
@@ -39,7 +36,6 @@ pub const TEMPLATES: &[Template] = &[
         lang: "rust",
         toolchain: "Rust with the wasm32-unknown-unknown target (the extism-pdk crate)",
         install: "https://rustup.rs, then `rustup target add wasm32-unknown-unknown`",
-        needs: &["cargo"],
         watch: &["src/**", "Cargo.toml"],
         files: &[
             ("Cargo.toml", include_str!("rust/Cargo.toml.tmpl")),
@@ -51,7 +47,6 @@ pub const TEMPLATES: &[Template] = &[
         lang: "go",
         toolchain: "TinyGo and Go (github.com/extism/go-pdk)",
         install: "https://tinygo.org/getting-started/install/ and https://go.dev/dl/",
-        needs: &["tinygo", "go"],
         watch: &["*.go", "go.mod"],
         files: &[
             ("main.go", include_str!("go/main.go")),
@@ -63,7 +58,6 @@ pub const TEMPLATES: &[Template] = &[
         lang: "js",
         toolchain: "extism-js (the Extism JS PDK's compiler) and binaryen's wasm-merge",
         install: "https://github.com/extism/js-pdk#install-the-compiler",
-        needs: &["extism-js"],
         watch: &["index.js", "index.d.ts"],
         files: &[
             ("index.js", include_str!("js/index.js")),
@@ -75,7 +69,6 @@ pub const TEMPLATES: &[Template] = &[
         lang: "c",
         toolchain: "zig cc (or clang with the wasm32 target and wasm-ld: make CC=clang)",
         install: "https://ziglang.org/download/, or `pip install ziglang` and make CC=\"python3 -m ziglang cc\"",
-        needs: &["zig"],
         watch: &["*.c", "*.h"],
         files: &[("main.c", include_str!("c/main.c")), ("Makefile", include_str!("c/Makefile"))],
     },
@@ -83,7 +76,6 @@ pub const TEMPLATES: &[Template] = &[
         lang: "zig",
         toolchain: "Zig 0.15 or newer",
         install: "https://ziglang.org/download/, or `pip install ziglang` and make ZIG=\"python3 -m ziglang\"",
-        needs: &["zig"],
         watch: &["src/**"],
         files: &[
             ("src/main.zig", include_str!("zig/src/main.zig")),

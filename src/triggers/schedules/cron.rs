@@ -39,7 +39,7 @@ pub struct Cron {
 
 /// Why an expression is not a cron expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CronError {
+pub(super) enum CronError {
     /// Not 5 or 6 fields.
     FieldCount(usize),
     /// An `@` word that is not one of the descriptors.
@@ -52,7 +52,7 @@ pub enum CronError {
 
 /// What is wrong with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldError {
+pub(super) enum FieldError {
     Empty,
     NotANumber(String),
     OutOfRange { value: u32, min: u32, max: u32 },
@@ -121,7 +121,7 @@ const WEEKDAY: Spec =
 const SEARCH_YEARS: i16 = 9;
 
 impl Cron {
-    pub fn parse(expression: &str) -> Result<Cron, CronError> {
+    pub(super) fn parse(expression: &str) -> Result<Cron, CronError> {
         let text = expression.trim();
         let expanded = match text.strip_prefix('@') {
             Some(word) => descriptor(word)?.to_string(),

@@ -60,7 +60,7 @@ pub const RUNNERS: usize = 4;
 /// Runs waiting for a runner at most; beyond, a due run is skipped.
 pub const QUEUE: usize = 64;
 /// The longest the scheduler sleeps without reading the wall clock.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Where the time comes from: the system's wall clock, or a test's.
 pub trait Clock: Send + Sync {
@@ -135,24 +135,31 @@ impl Schedules {
         self.board().views()
     }
 
-    /// Whether the function has a schedule of that name.
-    pub fn contains(&self, function: &str, name: &str) -> bool {
-        self.board().contains(&key(function, name))
-    }
-
     /// Runs a schedule now, on the calling thread, within `admission` if
-    /// the caller took one, recorded as `request_id`: the run and its
-    /// outcome.
+    /// the caller took one, recorded as `request_id`: its outcome.
     pub fn trigger(
         &self,
         function: &str,
         name: &str,
         admission: Option<Admission>,
         request_id: &str,
-    ) -> Result<(Run, Outcome), Refused> {
+    ) -> Result<Outcome, Refused> {
         let run = self.board().manual(&key(function, name), self.clock.now(), request_id)?;
-        let outcome = self.execute(run.clone(), admission);
-        Ok((run, outcome))
+        Ok(self.execute(run, admission))
+    }
+
+    /// The trigger of a run by hand that was refused before it started
+    /// (its function unknown, unloaded or busy): due now, in the
+    /// schedule's zone when the board has it, else in UTC.
+    pub fn refused_by_hand(&self, function: &str, name: &str) -> Trigger {
+        let zone = self.board().zone(&key(function, name)).unwrap_or_else(when::Zone::utc);
+        Trigger::Schedule {
+            name: name.to_string(),
+            scheduled_for: zone.format(self.clock.now()),
+            attempt: 1,
+            late: false,
+            manual: true,
+        }
     }
 
     /// Start (remembered in the state file before the call) → call →
@@ -274,18 +281,6 @@ fn trigger(run: &Run) -> Trigger {
         attempt: run.attempt,
         late: run.late,
         manual: run.manual,
-    }
-}
-
-/// The trigger of a run by hand of `name` that was refused before it
-/// started (its function unknown, unloaded or busy): due now, in UTC.
-pub fn refused_by_hand(name: &str) -> Trigger {
-    Trigger::Schedule {
-        name: name.to_string(),
-        scheduled_for: when::Zone::utc().format(SystemClock.now()),
-        attempt: 1,
-        late: false,
-        manual: true,
     }
 }
 

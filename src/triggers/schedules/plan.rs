@@ -16,7 +16,8 @@
 //!   date in a copied folder must not fire);
 //! - with `skip_if_running`, a run that comes due while the schedule's last
 //!   run still goes (running, queued or waiting to retry) is skipped and
-//!   counted;
+//!   counted; a one-time run skipped so is done (remembered as if it ran),
+//!   so it does not run late at the next start;
 //! - a failed run is retried `max_retries` times, after 1 s, 2 s, 4 s...
 //!   (at most a minute), with the same `scheduled_for`.
 
@@ -26,7 +27,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::when::{When, Zone};
+use super::when::{When, Zone, next_after};
 use crate::history::Outcome;
 use crate::manifest::Schedule;
 use crate::random::unique_id;
@@ -215,7 +216,7 @@ impl Board {
                 Some(last) => cadence(last, *every, now),
                 None => now + *every,
             }),
-            When::Cron(_) => schedule.when.next_after(&schedule.zone, last.map_or(now, |l| l.max(now))),
+            When::Cron(cron) => next_after(cron, &schedule.zone, last.map_or(now, |l| l.max(now))),
             When::Once(at) => {
                 let (next, late_for) = self.plan_once(key, *at, saved.one_time, now);
                 entry.late_for = late_for;
@@ -280,6 +281,9 @@ impl Board {
             if entry.busy() && entry.schedule.skip_if_running {
                 entry.skips += 1;
                 log::warn!("schedule {}/{}: skipped, its last run still goes", key.function, key.name);
+                if let When::Once(at) = entry.schedule.when {
+                    self.dirty |= mark_ran(&mut self.saved, key, at);
+                }
                 continue;
             }
             entry.in_flight += 1;
@@ -368,15 +372,22 @@ impl Board {
         self.entries.iter().map(view).collect()
     }
 
-    /// Whether the function has a schedule of that name.
-    pub fn contains(&self, key: &Key) -> bool {
-        self.entries.contains_key(key)
+    /// The zone of a schedule on the board.
+    pub fn zone(&self, key: &Key) -> Option<Zone> {
+        self.entries.get(key).map(|entry| entry.schedule.zone.clone())
     }
 
     /// What the state file is to hold, when it changed since last taken.
     pub fn take_changes(&mut self) -> Option<BTreeMap<Key, Saved>> {
         std::mem::take(&mut self.dirty).then(|| self.saved.clone())
     }
+}
+
+/// Remembers the one-time run at `at` of `key` as done; whether that
+/// changed the saved state.
+fn mark_ran(saved: &mut BTreeMap<Key, Saved>, key: &Key, at: Timestamp) -> bool {
+    let pending = saved.get_mut(key).and_then(|s| s.one_time.as_mut()).filter(|o| o.at == at && !o.ran);
+    pending.map(|o| o.ran = true).is_some()
 }
 
 /// The first time `last + k × every` (k ≥ 1) after `now`.
@@ -395,7 +406,7 @@ fn cadence(last: Timestamp, every: Duration, now: Timestamp) -> Timestamp {
 fn following(schedule: &Schedule, at: Timestamp, now: Timestamp) -> Option<Timestamp> {
     match &schedule.when {
         When::Interval(every) => Some(cadence(at, *every, now)),
-        When::Cron(_) => schedule.when.next_after(&schedule.zone, at.max(now)),
+        When::Cron(cron) => next_after(cron, &schedule.zone, at.max(now)),
         When::Once(_) => None,
     }
 }
@@ -562,6 +573,20 @@ mod tests {
         let runs = restarted.due(ts("2026-01-01T02:00:00Z"));
         assert_eq!(runs.len(), 1);
         assert_eq!((runs[0].scheduled_for, runs[0].late), (ts("2026-01-01T00:10:00Z"), true));
+    }
+
+    #[test]
+    fn a_one_time_run_skipped_for_a_run_by_hand_is_done_and_not_run_late_after_a_restart() {
+        let mut board = board_at(once("2026-01-01T00:10:00Z"), "2026-01-01T00:00:00Z");
+        let by_hand = board.manual(&key(), ts("2026-01-01T00:09:00Z"), "m1").unwrap();
+        board.started(&by_hand, ts("2026-01-01T00:09:00Z"));
+        assert!(board.due(ts("2026-01-01T00:10:00Z")).is_empty(), "skipped: the run by hand still goes");
+        assert_eq!((board.views()[0].skips, board.next_wake()), (1, None));
+        let saved = board.take_changes().expect("the skip is saved");
+        assert_eq!(saved[&key()].one_time, Some(OneTime { at: ts("2026-01-01T00:10:00Z"), ran: true }));
+        let mut restarted = board_with(once("2026-01-01T00:10:00Z"), saved, "2026-01-01T01:00:00Z");
+        assert!(restarted.due(ts("2026-01-01T01:00:00Z")).is_empty(), "not run late");
+        assert_eq!(restarted.next_wake(), None);
     }
 
     #[test]

@@ -16,11 +16,12 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Key, LastRun, OneTime, Saved};
+use super::when::utc_millis;
 use crate::error::Error;
 use crate::history::Outcome;
 
 /// The file's name inside the data folder.
-pub const FILE_NAME: &str = "schedules.json";
+const FILE_NAME: &str = "schedules.json";
 
 /// The format version this alyx writes and reads.
 const VERSION: u32 = 1;
@@ -134,8 +135,8 @@ fn encode(saved: &BTreeMap<Key, Saved>) -> Vec<u8> {
             function: key.function.clone(),
             name: key.name.clone(),
             last: saved.last.as_ref().map(|last| Last {
-                scheduled_for: utc(last.scheduled_for),
-                started_at: utc(last.started_at),
+                scheduled_for: utc_millis(last.scheduled_for),
+                started_at: utc_millis(last.started_at),
                 request_id: last.request_id.clone(),
                 attempt: last.attempt,
                 late: last.late,
@@ -143,7 +144,7 @@ fn encode(saved: &BTreeMap<Key, Saved>) -> Vec<u8> {
                 outcome: last.outcome.map(|o| o.as_str().to_string()),
                 error: last.error.clone(),
             }),
-            one_time: saved.one_time.map(|o| Once { at: utc(o.at), ran: o.ran }),
+            one_time: saved.one_time.map(|o| Once { at: utc_millis(o.at), ran: o.ran }),
         })
         .collect();
     let mut bytes = serde_json::to_vec_pretty(&File { version: VERSION, schedules }).unwrap_or_default();
@@ -181,12 +182,6 @@ fn last_run(last: Last) -> Result<LastRun, String> {
         outcome,
         error: last.error,
     })
-}
-
-/// `2026-11-26T02:00:00.000Z`, by `units` (jiff's printer would add its
-/// formatter to the binary for this alone).
-fn utc(at: Timestamp) -> String {
-    crate::units::format_rfc3339_millis(std::time::SystemTime::from(at))
 }
 
 fn time(text: &str) -> Result<Timestamp, String> {

@@ -7,7 +7,7 @@
 //!   03:00) the time runs at the first instant after the gap (03:00), so
 //!   it is never skipped;
 //! - in a fall-back **fold** (01:30 happening twice) it runs once, at the
-//!   first occurrence; [`When::next_after`] only ever returns instants
+//!   first occurrence; [`next_after`] only ever returns instants
 //!   after the last run, so the second occurrence never fires.
 //!
 //! The zone rules come from the IANA database compiled into alyx (jiff's
@@ -59,7 +59,7 @@ impl Zone {
     }
 
     /// The wall-clock time in this zone at `at`.
-    pub fn civil(&self, at: Timestamp) -> DateTime {
+    fn civil(&self, at: Timestamp) -> DateTime {
         self.tz.to_datetime(at)
     }
 
@@ -105,6 +105,14 @@ impl Zone {
     }
 }
 
+/// `at` in UTC with milliseconds, `2026-11-26T02:00:00.000Z`: how the
+/// state file and a last run's `started_at` write an instant, like
+/// execution records (by `units`: jiff's printer would add its formatter
+/// to the binary for this alone).
+pub fn utc_millis(at: Timestamp) -> String {
+    crate::units::format_rfc3339_millis(std::time::SystemTime::from(at))
+}
+
 /// A schedule's expression, parsed for its type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum When {
@@ -144,25 +152,24 @@ impl When {
             )),
         }
     }
+}
 
-    /// The first cron time strictly after `after`, in `zone`. `None` for
-    /// other types, or when the expression has no more times.
-    pub fn next_after(&self, zone: &Zone, after: Timestamp) -> Option<Timestamp> {
-        let When::Cron(cron) = self else { return None };
-        let second = SignedDuration::from_secs(1);
-        // Whole seconds strictly after `after`'s wall time.
-        let wall = zone.civil(after);
-        let mut from = wall.with().subsec_nanosecond(0).build().ok()?.checked_add(second).ok()?;
-        loop {
-            let civil = cron.next_from(from)?;
-            let at = zone.instant(civil)?;
-            // Only in a fold (a civil time already passed once) is `at`
-            // not after `after`: its first occurrence has had its run.
-            if at > after {
-                return Some(at);
-            }
-            from = civil.checked_add(second).ok()?;
+/// The first time of `cron` strictly after `after`, in `zone`; `None`
+/// when the expression has no more times.
+pub fn next_after(cron: &Cron, zone: &Zone, after: Timestamp) -> Option<Timestamp> {
+    let second = SignedDuration::from_secs(1);
+    // Whole seconds strictly after `after`'s wall time.
+    let wall = zone.civil(after);
+    let mut from = wall.with().subsec_nanosecond(0).build().ok()?.checked_add(second).ok()?;
+    loop {
+        let civil = cron.next_from(from)?;
+        let at = zone.instant(civil)?;
+        // Only in a fold (a civil time already passed once) is `at`
+        // not after `after`: its first occurrence has had its run.
+        if at > after {
+            return Some(at);
         }
+        from = civil.checked_add(second).ok()?;
     }
 }
 
@@ -185,11 +192,11 @@ mod tests {
     /// The next `count` runs of `cron` in `zone` after `after`, as RFC 3339
     /// in the zone.
     fn runs(cron: &str, zone_name: &str, after: &str, count: usize) -> Vec<String> {
-        let (when, zone) = (When::cron(cron).unwrap(), zone(zone_name));
+        let (cron, zone) = (Cron::parse(cron).unwrap(), zone(zone_name));
         let mut at = ts(after);
         let mut out = Vec::new();
         for _ in 0..count {
-            at = when.next_after(&zone, at).expect("a next run");
+            at = next_after(&cron, &zone, at).expect("a next run");
             out.push(zone.format(at));
         }
         out
@@ -212,6 +219,12 @@ mod tests {
                 assert_eq!(zone.format(ts(text)), expected, "{text} in {name}");
             }
         }
+    }
+
+    #[test]
+    fn utc_millis_is_utc_with_three_decimals() {
+        assert_eq!(utc_millis(ts("2026-11-26T03:00:00+01:00")), "2026-11-26T02:00:00.000Z");
+        assert_eq!(utc_millis(ts("2026-11-26T02:00:00.0125Z")), "2026-11-26T02:00:00.012Z");
     }
 
     #[test]
@@ -339,10 +352,9 @@ mod tests {
 
     #[test]
     fn cron_runs_are_strictly_after_the_last_one_and_in_whole_seconds() {
-        let (when, utc) = (When::cron("* * * * * *").unwrap(), Zone::utc());
-        assert_eq!(when.next_after(&utc, ts("2026-01-01T00:00:00Z")), Some(ts("2026-01-01T00:00:01Z")));
-        assert_eq!(when.next_after(&utc, ts("2026-01-01T00:00:00.4Z")), Some(ts("2026-01-01T00:00:01Z")));
-        assert_eq!(when.next_after(&utc, ts("2026-01-01T00:00:00.6Z")), Some(ts("2026-01-01T00:00:01Z")));
-        assert_eq!(When::Interval(MIN_INTERVAL).next_after(&utc, ts("2026-01-01T00:00:00Z")), None);
+        let (cron, utc) = (Cron::parse("* * * * * *").unwrap(), Zone::utc());
+        assert_eq!(next_after(&cron, &utc, ts("2026-01-01T00:00:00Z")), Some(ts("2026-01-01T00:00:01Z")));
+        assert_eq!(next_after(&cron, &utc, ts("2026-01-01T00:00:00.4Z")), Some(ts("2026-01-01T00:00:01Z")));
+        assert_eq!(next_after(&cron, &utc, ts("2026-01-01T00:00:00.6Z")), Some(ts("2026-01-01T00:00:01Z")));
     }
 }
