@@ -325,8 +325,8 @@ impl Board {
             outcome: None,
             error: None,
         });
-        if let Some(one_time) = saved.one_time.as_mut().filter(|o| o.at == run.scheduled_for && !run.manual) {
-            one_time.ran = true;
+        if !run.manual {
+            mark_ran(&mut self.saved, &run.key, run.scheduled_for);
         }
         if let Some(entry) = self.entries.get_mut(&run.key) {
             entry.runs += 1;
